@@ -1,0 +1,184 @@
+"""Command lines of the forgetting entry points: the published flags, plus clearer spellings.
+
+Every published single-dash flag keeps its meaning (spec §1.2-1.4); double-dash spellings are
+accepted too. Flags the published code accepts but never uses (`-warm`, `-lr`, `-epochs`,
+`-my_seed`) are still accepted so published command lines run unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+import datasets
+import recipes
+from errors import UsageError
+from experiment import RunConfig, run
+from lipschitz import JitOptions
+from methods import METHODS, RANDOM, SUB_CLASS
+from models import MODELS
+
+log = logging.getLogger("unlearn")
+
+TASK_TITLES = {"full_class": "full-class", "sub_class": "sub-class", "random": "random-sample"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line on stderr (still exit code 2)."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def flag(parser: argparse.ArgumentParser, name: str, **options) -> None:
+    """Add `-name` with its `--name` spelling (and `--name-with-dashes`)."""
+    spellings = [f"-{name}", f"--{name}"]
+    if "_" in name:
+        spellings.append(f"--{name.replace('_', '-')}")
+    parser.add_argument(*spellings, dest=name, **options)
+
+
+def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.ArgumentParser:
+    """The parser of one forgetting entry point."""
+    parser = Parser(
+        description=f"Forget data from a trained classifier ({TASK_TITLES[task]} task) and "
+                    "score the result.")
+    flag(parser, "net", required=True, choices=list(MODELS), help="network")
+    flag(parser, "weight_path", default=None,
+         help="trained original model (default: checkpoints/<net>-<dataset>.pth)")
+    flag(parser, "dataset", required=True, choices=list(datasets.DATASETS))
+    if task == SUB_CLASS:
+        flag(parser, "superclasses", type=int, required=True, help="task (coarse) classes")
+        flag(parser, "subclasses", type=int, required=True, help="fine classes")
+    else:
+        flag(parser, "classes", type=int, required=True, help="number of classes")
+    flag(parser, "gpu", action="store_true", help="use CUDA (falls back to the CPU with a warning)")
+    flag(parser, "b", type=int, default=default_batch, help="batch size of the method's loaders")
+    flag(parser, "method", required=True,
+         choices=[name for name, m in METHODS.items() if task in m.tasks])
+    if task == RANDOM:
+        flag(parser, "forget_perc", type=float, default=None,
+             help="fraction of the training set to forget (published meaning)")
+        flag(parser, "forget_count", type=int, default=None,
+             help="exact number of training samples to forget")
+    else:
+        flag(parser, "forget_class", required=True,
+             help="class to forget: published name (rocket, vehicle2, ...), the dataset's own "
+                  "class name, or an index")
+    flag(parser, "seed", type=int, default=default_seed)
+    for unused in ("warm", "lr", "epochs", "my_seed"):
+        flag(parser, unused, default=None, help=argparse.SUPPRESS)
+    flag(parser, "data_dir", default=None, help="dataset root (default: standard places)")
+    flag(parser, "results", default="results/results.jsonl", help="JSONL results store")
+    flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
+    flag(parser, "eval_b", type=int, default=512, help="evaluation batch size (speed only)")
+    jit = parser.add_argument_group("JiT (lipschitz_forgetting)")
+    flag(jit, "sigma", type=float, default=None, help="σ: noise std (overrides the table)")
+    flag(jit, "eta", type=float, default=None, help="η: SGD learning rate (overrides the table)")
+    flag(jit, "n_samples", type=int, default=None, help="N: noisy copies per sample")
+    flag(jit, "jit_reference", action="store_true",
+         help="reproduce the published code exactly (accumulated gradients, batch clamp, "
+              "train mode)")
+    flag(jit, "jit_accumulate_grads", choices=["on", "off"], default=None)
+    flag(jit, "jit_clamp", choices=["data_range", "batch", "none"], default=None)
+    flag(jit, "jit_train_mode", choices=["on", "off"], default=None)
+    flag(jit, "jit_reduction", choices=["sum", "mean"], default=None)
+    base = parser.add_argument_group("baselines")
+    flag(base, "retrain_path", default=None,
+         help="retrain: load this retrained checkpoint instead of training from scratch")
+    flag(base, "retrain_epochs", type=int, default=None,
+         help="retrain: epochs (default: the published pretraining epochs)")
+    flag(base, "finetune_epochs", type=int, default=5, help="finetune: epochs (published 5)")
+    return parser
+
+
+def on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def jit_hyperparameters(args, jit_table: dict) -> dict:
+    """σ, η, N from the main file's table for this network, overridden by the command line."""
+    if args.net not in jit_table:
+        raise UsageError(f"no JiT settings for network {args.net}; pass -sigma, -eta")
+    chosen = dict(jit_table[args.net])
+    for name in ("sigma", "eta", "n_samples"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    JitOptions(**chosen).validate()
+    return dict(chosen, batch_size=args.b, reference=args.jit_reference,
+                accumulate_grads=on_off(args.jit_accumulate_grads), clamp=args.jit_clamp,
+                train_mode=on_off(args.jit_train_mode), reduction=args.jit_reduction)
+
+
+def method_hyperparameters(args, jit_table: dict) -> dict:
+    """The keyword hyperparameters of the chosen method, resolved."""
+    if args.method == "lipschitz_forgetting":
+        return jit_hyperparameters(args, jit_table)
+    if args.method == "finetune":
+        return {"epochs": args.finetune_epochs, "batch_size": args.b}
+    if args.method == "retrain":
+        epochs = args.retrain_epochs or recipes.pretrain_epochs(args.dataset, args.net)
+        return {"epochs": epochs, "batch_size": recipes.PRETRAIN_BATCH_SIZE,
+                "retrained_path": args.retrain_path}
+    return {}
+
+
+def config_from_args(task: str, args, jit_table: dict, wandb_names: Callable) -> RunConfig:
+    """Resolve a parsed command line into the run's config."""
+    num_classes = args.superclasses if task == SUB_CLASS else args.classes
+    if task == RANDOM and (args.forget_perc is None) == (args.forget_count is None):
+        raise UsageError("give exactly one of -forget_perc and -forget_count")
+    if task == RANDOM and args.forget_perc is not None and not 0 < args.forget_perc < 1:
+        raise UsageError(f"-forget_perc must be a fraction in (0, 1), got {args.forget_perc}")
+    if args.b < 1:
+        raise UsageError(f"-b must be at least 1, got {args.b}")
+    project, name = wandb_names(args)
+    return RunConfig(
+        task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
+        method=args.method,
+        weight_path=args.weight_path or f"checkpoints/{args.net}-{args.dataset}.pth",
+        forget_class=getattr(args, "forget_class", None),
+        forget_perc=getattr(args, "forget_perc", None),
+        forget_count=getattr(args, "forget_count", None),
+        seed=args.seed, batch_size=args.b, eval_batch_size=args.eval_b, gpu=args.gpu,
+        data_dir=args.data_dir, results_path=args.results,
+        hyperparameters=method_hyperparameters(args, jit_table),
+        model_options={"weights": args.vit_weights} if args.vit_weights else {},
+        wandb_project=project, wandb_name=name,
+    )
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def guarded(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """Wrap an entry point: bad input becomes one line on stderr and exit code 2."""
+    def wrapper(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except UsageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    return wrapper
+
+
+def forget_main(task: str, argv: list[str] | None, *, default_batch: int, default_seed: int,
+                jit_table: dict, wandb_names: Callable) -> int:
+    """Parse, run, print the scores. Shared by the three forgetting entry points."""
+    setup_logging()
+    args = build_parser(task, default_batch, default_seed).parse_args(argv)
+    row = run(config_from_args(task, args, jit_table, wandb_names))
+    print(format_scores(row))
+    return 0
+
+
+def format_scores(row: dict) -> str:
+    """A short human summary of a result row."""
+    shown = ", ".join(f"{key} {value:.2f}" for key, value in row["metrics"].items())
+    return (f"{row['method']} on {row['forget']}: {shown}; method {row['method_s']:.1f} s, "
+            f"evaluation {row['eval_s']:.1f} s -> {row['config']['results_path']}")

@@ -1,0 +1,192 @@
+"""The one pipeline: seed -> load -> split -> unlearn (timed) -> evaluate -> record.
+
+Entry points build a `RunConfig` from their command line and call `run`. Everything a result
+depends on is in the config, which is stored whole with the result row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import datasets
+import metrics
+import results
+from devices import resolve_device, synchronize
+from errors import UsageError
+from methods import FORGET, RANDOM, RETAIN, SUB_CLASS, MethodData, get_method
+from models import build_model
+from models.checkpoint import file_sha256, load_checkpoint, load_into
+from versioning import code_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    """One unlearning run, fully resolved."""
+
+    task: str  # full_class | sub_class | random
+    net: str  # network, a MODELS key
+    dataset: str  # a DATASETS key
+    num_classes: int  # outputs of the network (task classes; superclasses in sub-class)
+    method: str  # a METHODS key
+    weight_path: str  # checkpoint of the trained original model
+    forget_class: str | None = None  # class (full) or fine class (sub) to forget: name or index
+    forget_perc: float | None = None  # random task: fraction of the training set to forget
+    forget_count: int | None = None  # random task: exact number of training samples to forget
+    seed: int = 0  # seeds torch, numpy, random, the split and JiT's noise
+    batch_size: int = 128  # -b: batch of the forget/retain loaders handed to methods
+    eval_batch_size: int = 512  # inference batch of the evaluation (no effect on its values)
+    gpu: bool = False  # use CUDA when available (warns and uses the CPU otherwise)
+    data_dir: str | None = None  # dataset root; default: the dataset's standard places
+    results_path: str = "results/results.jsonl"  # JSONL results store, one row per run
+    hyperparameters: dict = field(default_factory=dict)  # method keyword arguments, resolved
+    model_options: dict = field(default_factory=dict)  # e.g. ViT weights directory
+    wandb_project: str = ""  # published project name (logged only when wandb is enabled)
+    wandb_name: str = ""  # published run name
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator the published code seeds (torch, numpy, Python's random)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def run(config: RunConfig) -> dict:
+    """Run one unlearning experiment and append its result row; returns the row."""
+    method = get_method(config.method, config.task)
+    if config.dataset not in datasets.DATASETS:
+        raise UsageError(f"unknown dataset {config.dataset!r}; valid: "
+                         f"{', '.join(datasets.DATASETS)}")
+    spec = datasets.DATASETS[config.dataset]
+    seed_everything(config.seed)
+    device = resolve_device(config.gpu)
+
+    model = build_model(config.net, config.num_classes, **config.model_options)
+    identity = dict(arch=config.net, num_classes=config.num_classes, dataset=config.dataset)
+    state, _ = load_checkpoint(config.weight_path, **identity)
+    load_into(model, state, config.weight_path)
+    model.to(device)
+
+    started = time.perf_counter()
+    train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
+    test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
+    split, forget_label, description = make_split(config, spec, train_set, test_set)
+    data_s = time.perf_counter() - started
+    log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
+             len(split.forget_train), len(split.forget_test), description)
+
+    def loader(images, indices, *, batch_size=None, shuffle=False, augment=False):
+        return datasets.BatchLoader(images, indices, batch_size or config.batch_size, spec=spec,
+                                    image_size=model.input_size, shuffle=shuffle,
+                                    augment=augment, seed=config.seed)
+
+    data = MethodData(
+        method=config.method, allowed=method.data,
+        loaders={FORGET: lambda **o: loader(train_set, split.forget_train, **o),
+                 RETAIN: lambda **o: loader(train_set, split.retain_train, **o)},
+        num_classes=config.num_classes, forget_class=forget_label,
+        new_model=lambda: build_model(config.net, config.num_classes, **config.model_options),
+        valid_range=datasets.valid_range(spec), seed=config.seed,
+        extras={"checkpoint_identity": identity, "forget_description": description},
+    )
+    log.info("running %s on %s", config.method, device)
+    synchronize(device)
+    started = time.perf_counter()
+    model = method.fn(model, data, device, **config.hyperparameters)
+    synchronize(device)
+    method_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    scores = evaluate(model, config, spec, train_set, test_set, split, device)
+    eval_s = time.perf_counter() - started
+
+    row = result_row(config, description, scores, method_s, eval_s, data_s, str(device))
+    results.append_row(config.results_path, row)
+    results.log_to_wandb(config.wandb_project, config.wandb_name, row["config"],
+                         {**scores, **metrics.reference_view(scores, config.task),
+                          "MethodTime": method_s},
+                         Path(config.results_path).parent)
+    return row
+
+
+def make_split(config: RunConfig, spec, train_set, test_set):
+    """Index sets for the task, the task label forgotten (None for random) and a description."""
+    if config.task == RANDOM:
+        num_train = len(train_set.labels)
+        if config.forget_count is not None:
+            count = config.forget_count
+        else:
+            count = datasets.count_from_fraction(num_train, config.forget_perc)
+        if not 1 <= count <= num_train:
+            raise UsageError(f"forget count {count} is outside 1..{num_train} "
+                             f"(the training set of {config.dataset})")
+        forget, retain = datasets.random_split_indices(num_train, count=count, seed=config.seed)
+        empty = torch.empty(0, dtype=torch.long)
+        everything = torch.arange(len(test_set.labels))
+        split = datasets.Split(forget, retain, empty, everything)
+        return split, None, f"random {count} samples (seed {config.seed})"
+    if config.task == SUB_CLASS:
+        fine = datasets.resolve_fine_class(config.dataset, config.forget_class)
+        split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
+        coarse = datasets.coarse_of(config.dataset, fine)
+        return split, coarse, f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
+    label = datasets.resolve_class(config.dataset, config.forget_class)
+    split = datasets.full_class_split(train_set.labels, test_set.labels, label)
+    return split, label, f"class {spec.class_names[label]}"
+
+
+def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device) -> dict:
+    """All metrics of DESIGN §4 from one inference pass per split."""
+    def loader(images, indices):
+        return datasets.BatchLoader(images, indices, config.eval_batch_size, spec=spec,
+                                    image_size=model.input_size)
+
+    return metrics.evaluate(
+        model, device,
+        test=loader(test_set, None), forget_test_indices=split.forget_test,
+        retain_train=loader(train_set, split.retain_train),
+        forget_train=loader(train_set, split.forget_train),
+        task=config.task,
+    )
+
+
+def result_row(config: RunConfig, description: str, scores: dict, method_s: float,
+               eval_s: float, data_s: float, device: str) -> dict:
+    """The JSON row recorded for one finished run."""
+    resolved = asdict(config)
+    checkpoint = file_sha256(config.weight_path)
+    return {
+        "status": "ok",
+        "task": config.task, "method": config.method, "net": config.net,
+        "dataset": config.dataset, "forget": description, "seed": config.seed,
+        "metrics": scores,
+        "reference_metrics": metrics.reference_view(scores, config.task),
+        "method_s": method_s, "eval_s": eval_s, "data_s": data_s,
+        "config": resolved, "config_key": config_key(config, checkpoint),
+        "checkpoint_sha256": checkpoint, "code_version": code_version(), "device": device,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
+    """A hash identifying the run: its resolved configuration and checkpoint contents.
+
+    Where the results go and how wide evaluation batches are do not change the result.
+    """
+    resolved = asdict(config)
+    for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu"):
+        resolved.pop(ignored)
+    resolved["weight_path"] = checkpoint_sha256
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

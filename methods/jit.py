@@ -1,0 +1,38 @@
+"""JiT (lipschitz_forgetting) behind the common method signature; the algorithm is in lipschitz.py."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lipschitz import JitOptions, lipschitz_forgetting as run_jit
+from methods.base import MethodData
+
+
+def lipschitz_forgetting(
+    model: nn.Module, data: MethodData, device: torch.device, *,
+    sigma: float, eta: float, n_samples: int = 25, batch_size: int | None = None,
+    reference: bool = False, accumulate_grads: bool | None = None, clamp: str | None = None,
+    train_mode: bool | None = None, reduction: str | None = None, chunk_size: int = 0,
+) -> nn.Module:
+    """Zero-shot: smooth the model around each forget sample (reads the forget set only).
+
+    `reference=True` starts from the published code's behaviour (spec §3: gradients accumulated
+    across batches, clamp to the batch's min/max, train mode, loss summed over the batch);
+    each of those can also be set on its own. Otherwise the paper's Algorithm 1 (DESIGN §5).
+    """
+    options = JitOptions.reference(sigma, eta, n_samples) if reference else JitOptions(
+        sigma=sigma, eta=eta, n_samples=n_samples)
+    overrides = dict(accumulate_grads=accumulate_grads, clamp=clamp,
+                     train_mode=train_mode, reduction=reduction)
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(options, name, value)
+    options.chunk_size = chunk_size
+    options.seed = data.seed
+    options.validate()
+    # Published forget loader: not shuffled, batch `-b` (the sum over the batch makes the step
+    # size depend on it).
+    loader = data.forget(shuffle=False, batch_size=batch_size)
+    run_jit(model, loader, device, options, valid_range=data.valid_range)
+    return model

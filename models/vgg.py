@@ -1,0 +1,31 @@
+"""The published `VGG16`: torchvision's VGG11 without batch-norm plus an extra linear head."""
+
+import torch
+from torch import nn
+from torchvision.models import vgg11
+
+
+class VGG16(nn.Module):
+    """VGG11 (no batch-norm) under the published name `VGG16`, kept for compatibility.
+
+    The published code (spec §5.1) wraps a randomly initialised torchvision `vgg11()`, whose
+    classifier ends in 1000 ImageNet outputs, and puts `fc = Linear(1000, C)` on top with no
+    non-linearity in between. We keep exactly that, including the attribute names `model` and
+    `fc`, so state-dict files written by the published code (keys `model.features.0.weight`,
+    ..., `fc.weight`) load without renaming. About 133 M parameters, almost all in the
+    classifier's first Linear(25088, 4096): at 32x32 input the features are 512x1x1 and the
+    adaptive average pool copies them to 7x7.
+
+    The classifier has two Dropout(0.5) layers, so train and eval mode give different outputs.
+    """
+
+    input_size = 32  # pixels (H = W) of the images the model is trained on
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.model = vgg11(weights=None)  # random init; never downloads
+        self.fc = nn.Linear(1000, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, 3, 32, 32] normalised images -> logits [B, C]."""
+        return self.fc(self.model(x))

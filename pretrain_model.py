@@ -1,0 +1,46 @@
+"""Train the original model (published `pretrain_model.py`, spec §1.1) or, with
+-forget_class, the retrained gold standard without that class.
+
+    python pretrain_model.py -net VGG16 -dataset Cifar100 -classes 100 -gpu
+"""
+
+import sys
+
+import datasets
+from cli import Parser, flag, guarded, setup_logging
+from models import MODELS
+from pretraining import PretrainConfig, pretrain
+
+
+@guarded
+def main(argv=None) -> int:
+    parser = Parser(description="Train a classifier with the published recipe.")
+    flag(parser, "net", required=True, choices=list(MODELS))
+    flag(parser, "dataset", required=True, choices=list(datasets.DATASETS))
+    flag(parser, "classes", type=int, required=True, help="number of classes")
+    flag(parser, "gpu", action="store_true", help="use CUDA (falls back to the CPU)")
+    flag(parser, "b", type=int, default=64, help="batch size (published 64)")
+    flag(parser, "warm", type=int, default=1, help="warm-up epochs (published 1)")
+    flag(parser, "lr", type=float, default=0.1,
+         help="accepted for compatibility; the published OneCycle overrides it (peak 0.1)")
+    flag(parser, "epochs", type=int, default=None, help="default: published count")
+    flag(parser, "forget_class", default=None, help="leave this class out (retrained model)")
+    flag(parser, "seed", type=int, default=0)
+    flag(parser, "resume", action="store_true", help="continue an interrupted run")
+    flag(parser, "out", default=None, help="checkpoint path")
+    flag(parser, "data_dir", default=None)
+    flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
+    args = parser.parse_args(argv)
+    setup_logging()
+    summary = pretrain(PretrainConfig(
+        net=args.net, dataset=args.dataset, num_classes=args.classes, batch_size=args.b,
+        warm=args.warm, epochs=args.epochs, forget_class=args.forget_class, seed=args.seed,
+        gpu=args.gpu, resume=args.resume, out=args.out, data_dir=args.data_dir,
+        model_options={"weights": args.vit_weights} if args.vit_weights else None))
+    print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "
+          f"after {summary['epochs']} epochs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

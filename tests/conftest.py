@@ -1,0 +1,17 @@
+"""Test set-up: repo root importable, one CPU thread, no network-facing logging."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Tests must never reach a network or a wandb account.
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+# Two cores are shared between tests and everything else on the machine.
+torch.set_num_threads(1)
