@@ -47,7 +47,7 @@ def downloads_allowed() -> bool:
 
 
 def _places(paths: list[Path]) -> str:
-    return ", ".join(str(p) for p in paths)
+    return ", ".join(str(p.absolute()) for p in paths)
 
 
 # ---------------------------------------------------------------- Fashion-MNIST (idx-ubyte)
@@ -105,6 +105,7 @@ def find_fashion_mnist(data_dir: str | None) -> Path:
         candidates.append(root / "FashionMNIST" / "raw")
     for folder in candidates:
         if _has_fashion_mnist(folder):
+            log.info("Fashion-MNIST from %s", folder)
             return folder
     if downloads_allowed():
         target = root / "FashionMNIST" / "raw"
@@ -155,10 +156,13 @@ def _cifar_images(batch: dict, path: Path) -> torch.Tensor:
     return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
 
 
-def _labels(batch: dict, key: str, n: int, path: Path) -> torch.Tensor:
+def _labels(batch: dict, key: str, n: int, limit: int, path: Path) -> torch.Tensor:
     if key not in batch or len(batch[key]) != n:
         raise UsageError(f"{path}: missing or wrong-length '{key}'")
-    return torch.as_tensor(np.asarray(batch[key]), dtype=torch.int64)
+    labels = torch.as_tensor(np.asarray(batch[key]), dtype=torch.int64)
+    if n and (labels.min() < 0 or labels.max() >= limit):
+        raise UsageError(f"{path}: '{key}' outside 0..{limit - 1}")
+    return labels
 
 
 def _download_cifar(kind: str, root: Path) -> None:
@@ -185,8 +189,8 @@ def find_cifar(folder_name: str, files: list[str], data_dir: str | None) -> Path
     archive = folder_name.replace("-batches-py", "-python") + ".tar.gz"
     raise UsageError(
         f"{folder_name} not found: looked for {', '.join(files)} in {_places(candidates)}; "
-        f"download {archive} from {CIFAR_URL} and extract it into {root}, point --data-dir at "
-        f"the folder that holds {folder_name}, or set UNLEARN_ALLOW_DOWNLOAD=1"
+        f"download {archive} from {CIFAR_URL} and extract it into {root.absolute()}, point "
+        f"--data-dir at the folder that holds {folder_name}, or set UNLEARN_ALLOW_DOWNLOAD=1"
     )
 
 
@@ -199,7 +203,7 @@ def read_cifar10(data_dir: str | None, train: bool) -> tuple[torch.Tensor, torch
     for name in names:
         batch = load_pickle(folder / name)
         images.append(_cifar_images(batch, folder / name))
-        labels.append(_labels(batch, "labels", len(images[-1]), folder / name))
+        labels.append(_labels(batch, "labels", len(images[-1]), 10, folder / name))
     meta_path = folder / "batches.meta"
     meta = load_pickle(meta_path) if meta_path.is_file() else {}
     class_names = [_text(n) for n in meta.get("label_names", [])]
@@ -213,8 +217,8 @@ def read_cifar100(data_dir: str | None, train: bool) -> dict:
     folder = find_cifar(CIFAR100_FOLDER, [name], data_dir)
     batch = load_pickle(folder / name)
     images = _cifar_images(batch, folder / name)
-    fine = _labels(batch, "fine_labels", len(images), folder / name)
-    coarse = (_labels(batch, "coarse_labels", len(images), folder / name)
+    fine = _labels(batch, "fine_labels", len(images), 100, folder / name)
+    coarse = (_labels(batch, "coarse_labels", len(images), 20, folder / name)
               if "coarse_labels" in batch else None)
     meta = load_pickle(folder / "meta") if (folder / "meta").is_file() else {}
     return {
@@ -262,7 +266,8 @@ def read_image_folder(root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor
     for label, folder in enumerate(folders):
         files = _image_files(folder)
         if not files:
-            raise UsageError(f"identity folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+            raise UsageError(f"identity folder {folder} holds no images "
+                             f"({', '.join(IMAGE_EXTENSIONS)})")
         for path in files:
             try:
                 with Image.open(path) as img:

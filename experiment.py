@@ -139,7 +139,7 @@ def make_split(config: RunConfig, spec, train_set, test_set):
     if config.task == SUB_CLASS:
         fine = datasets.resolve_fine_class(config.dataset, config.forget_class)
         split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
-        coarse = datasets.coarse_of(config.dataset, fine)
+        coarse = datasets.coarse_of(fine)
         return split, coarse, f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
     label = datasets.resolve_class(config.dataset, config.forget_class)
     split = datasets.full_class_split(train_set.labels, test_set.labels, label)
@@ -154,7 +154,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device)
 
     return metrics.evaluate(
         model, device,
-        test=loader(test_set, None), forget_test_indices=split.forget_test,
+        test=loader(test_set, None), forget_test_mask=split.forget_test,
         retain_train=loader(train_set, split.retain_train),
         forget_train=loader(train_set, split.forget_train),
         task=config.task,

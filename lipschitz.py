@@ -56,7 +56,7 @@ class JitOptions:
     train_mode: bool = False  # published: model left in train mode (dropout on)
     reduction: str = "sum"  # over the batch: sum (published) | mean
     chunk_size: int = 0  # images per no-grad forward of the noisy copies; 0 = auto
-    seed: int = 0  # seed of the noise generator (torch.Generator on the device)
+    seed: int = 0  # noise generator seed (dropout in train mode draws from the global RNG)
 
     def __post_init__(self) -> None:
         self.validate()

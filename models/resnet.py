@@ -17,7 +17,7 @@ class BasicBlock(nn.Module):
         super().__init__()
         width = out_channels * self.expansion
         self.residual_function = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, width, kernel_size=3, padding=1, bias=False),
