@@ -75,6 +75,8 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(parser, "results", default="results/results.jsonl", help="JSONL results store")
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
     flag(parser, "eval_b", type=int, default=512, help="evaluation batch size (speed only)")
+    flag(parser, "skip_done", action="store_true",
+         help="do nothing if this exact run (config and checkpoint) is already recorded")
     jit = parser.add_argument_group("JiT (lipschitz_forgetting)")
     flag(jit, "sigma", type=float, default=None, help="σ: noise std (overrides the table)")
     flag(jit, "eta", type=float, default=None, help="η: SGD learning rate (overrides the table)")
@@ -92,6 +94,8 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(base, "retrain_epochs", type=int, default=None,
          help="retrain: epochs (default: the published pretraining epochs)")
     flag(base, "finetune_epochs", type=int, default=5, help="finetune: epochs (published 5)")
+    flag(base, "published_noise", action="store_true",
+         help="UNSIR/emmn: use only 3 noise images, as the published code does (§8 item 23)")
     return parser
 
 
@@ -113,20 +117,35 @@ def jit_hyperparameters(args, jit_table: dict) -> dict:
                 train_mode=on_off(args.jit_train_mode), reduction=args.jit_reduction)
 
 
-def method_hyperparameters(args, jit_table: dict) -> dict:
-    """The keyword hyperparameters of the chosen method, resolved."""
+def method_hyperparameters(args, tables: dict) -> dict:
+    """The keyword hyperparameters of the chosen method, resolved.
+
+    `tables` maps a method to {network: keyword values} (the tables at the top of each main
+    file, where users edit them); command-line flags override them.
+    """
+    chosen = dict(tables.get(args.method, {}).get(args.net, {}))
     if args.method == "lipschitz_forgetting":
-        return jit_hyperparameters(args, jit_table)
+        return jit_hyperparameters(args, tables["lipschitz_forgetting"])
     if args.method == "finetune":
-        return {"epochs": args.finetune_epochs, "batch_size": args.b}
+        return {**chosen, "epochs": args.finetune_epochs, "batch_size": args.b}
     if args.method == "retrain":
         epochs = args.retrain_epochs or recipes.pretrain_epochs(args.dataset, args.net)
-        return {"epochs": epochs, "batch_size": recipes.PRETRAIN_BATCH_SIZE,
-                "retrained_path": args.retrain_path}
-    return {}
+        return {**chosen, "epochs": epochs, "batch_size": recipes.PRETRAIN_BATCH_SIZE,
+                "warm": recipes.warm_epochs(args.dataset), "retrained_path": args.retrain_path}
+    if args.method == "retrain_reference":
+        epochs, milestones = recipes.reference_retrain_epochs(args.dataset, args.net)
+        return {**chosen, "epochs": args.retrain_epochs or epochs, "milestones": milestones,
+                "batch_size": args.b}
+    if args.method in ("UNSIR", "emmn"):
+        return {**chosen, "published_noise": args.published_noise}
+    if args.method == "blindspot":
+        return {**chosen, "batch_size": 128 if args.net == "ViT" else 256}
+    if args.method in ("ssd_tuning", "scrub", "FisherForgetting"):
+        return {**chosen, "batch_size": args.b} if args.method != "FisherForgetting" else chosen
+    return chosen
 
 
-def config_from_args(task: str, args, jit_table: dict, wandb_names: Callable) -> RunConfig:
+def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> RunConfig:
     """Resolve a parsed command line into the run's config."""
     num_classes = args.superclasses if task == SUB_CLASS else args.classes
     if task == RANDOM and (args.forget_perc is None) == (args.forget_count is None):
@@ -145,9 +164,9 @@ def config_from_args(task: str, args, jit_table: dict, wandb_names: Callable) ->
         forget_count=getattr(args, "forget_count", None),
         seed=args.seed, batch_size=args.b, eval_batch_size=args.eval_b, gpu=args.gpu,
         data_dir=args.data_dir, results_path=args.results,
-        hyperparameters=method_hyperparameters(args, jit_table),
+        hyperparameters=method_hyperparameters(args, tables),
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
-        wandb_project=project, wandb_name=name,
+        wandb_project=project, wandb_name=name, skip_done=args.skip_done,
     )
 
 
@@ -168,11 +187,11 @@ def guarded(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | No
 
 
 def forget_main(task: str, argv: list[str] | None, *, default_batch: int, default_seed: int,
-                jit_table: dict, wandb_names: Callable) -> int:
+                tables: dict, wandb_names: Callable) -> int:
     """Parse, run, print the scores. Shared by the three forgetting entry points."""
     setup_logging()
     args = build_parser(task, default_batch, default_seed).parse_args(argv)
-    row = run(config_from_args(task, args, jit_table, wandb_names))
+    row = run(config_from_args(task, args, tables, wandb_names))
     print(format_scores(row))
     return 0
 

@@ -110,6 +110,20 @@ def _load_fashion_mnist(train: bool, data_dir: str | None, seed: int) -> ImageSe
     return ImageSet(padded, labels, labels, list(FASHION_MNIST_NAMES))
 
 
+# Fashion-MNIST's ten classes grouped into four superclasses, for a sub-class task that runs
+# offline on the embedded data (forget Sneaker, keep footwear). Task label = group.
+FASHION_GROUP_NAMES = ["tops", "bottoms_and_dresses", "footwear", "bags"]
+FASHION_GROUPS = {0: [0, 2, 4, 6], 1: [1, 3], 2: [5, 7, 9], 3: [8]}
+FASHION_FINE_TO_GROUP = torch.tensor(
+    [g for f in range(10) for g, fs in FASHION_GROUPS.items() if f in fs])
+
+
+def _load_fashion_mnist_groups(train: bool, data_dir: str | None, seed: int) -> ImageSet:
+    fine = _load_fashion_mnist(train, data_dir, seed)
+    return ImageSet(fine.images, FASHION_FINE_TO_GROUP[fine.labels], fine.labels,
+                    list(FASHION_GROUP_NAMES))
+
+
 def _load_cifar10(train: bool, data_dir: str | None, seed: int) -> ImageSet:
     images, labels, names = data_formats.read_cifar10(data_dir, train)
     return ImageSet(images, labels, labels, names or list(CIFAR10_NAMES))
@@ -169,6 +183,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "FashionMNIST": DatasetSpec("FashionMNIST", 10, FASHION_MNIST_NAMES, FASHION_MNIST_MEAN,
                                 FASHION_MNIST_STD, _load_fashion_mnist,
                                 aliases=FASHION_MNIST_ALIASES),
+    "FashionMNIST4": DatasetSpec("FashionMNIST4", 4, FASHION_GROUP_NAMES, FASHION_MNIST_MEAN,
+                                 FASHION_MNIST_STD, _load_fashion_mnist_groups),
     "Cifar10": DatasetSpec("Cifar10", 10, CIFAR10_NAMES, CIFAR100_MEAN, CIFAR100_STD,
                            _load_cifar10),
     "Cifar20": DatasetSpec("Cifar20", 20, CIFAR20_NAMES, CIFAR100_MEAN, CIFAR100_STD,
@@ -259,27 +275,41 @@ def resolve_class(dataset: str, name: str, data_dir: str | None = None) -> int:
     return _lookup(spec.name, name, names, _table(names, spec.aliases), _FOREIGN.get(spec.name))
 
 
+# Datasets whose task classes are superclasses of finer ones: (fine names, name table,
+# fine -> superclass), for the sub-class task.
+_SUPERCLASS_DATASETS = {
+    "Cifar20": (CIFAR100_NAMES, _FINE_TABLE, FINE_TO_COARSE),
+    "FashionMNIST4": (FASHION_MNIST_NAMES, _table(FASHION_MNIST_NAMES, FASHION_MNIST_ALIASES),
+                      FASHION_FINE_TO_GROUP),
+}
+
+
 def resolve_fine_class(dataset: str, name: str) -> int:
-    """CIFAR-100 fine index for the sub-class task (only defined on Cifar20)."""
-    if get_spec(dataset).name != "Cifar20":
-        raise UsageError(f"the sub-class task forgets a CIFAR-100 fine class inside a Cifar20 "
-                         f"superclass; it needs -dataset Cifar20, not {dataset}")
-    return _lookup("the CIFAR-100 fine classes", name, CIFAR100_NAMES, _FINE_TABLE,
-                   (_COARSE_TABLE, "is a superclass; the sub-class task forgets one fine class "
-                    "(e.g. rocket)"))
+    """Fine class index for the sub-class task: a CIFAR-100 class on Cifar20, a Fashion-MNIST
+    class on FashionMNIST4."""
+    spec = get_spec(dataset)
+    if spec.name not in _SUPERCLASS_DATASETS:
+        raise UsageError(f"the sub-class task forgets a fine class inside its superclass; it "
+                         f"needs -dataset {' or '.join(_SUPERCLASS_DATASETS)}, not {dataset}")
+    names, table, _ = _SUPERCLASS_DATASETS[spec.name]
+    foreign = (_COARSE_TABLE, "is a superclass; the sub-class task forgets one fine class "
+               "(e.g. rocket)") if spec.name == "Cifar20" else None
+    return _lookup(f"the fine classes of {spec.name}", name, names, table, foreign)
 
 
 def fine_class_name(dataset: str, fine: int) -> str:
-    """Name of a CIFAR-100 fine class (the sub-class task's forgotten class), e.g. 69 -> rocket."""
+    """Name of a fine class (the sub-class task's forgotten class), e.g. Cifar20 69 -> rocket."""
     resolve_fine_class(dataset, str(fine))
-    return CIFAR100_NAMES[int(fine)]
+    return _SUPERCLASS_DATASETS[get_spec(dataset).name][0][int(fine)]
 
 
-def coarse_of(fine: int) -> int:
-    """Cifar20 superclass of a CIFAR-100 fine class (rocket 69 -> vehicles_2 19)."""
-    if not 0 <= int(fine) < 100:
-        raise UsageError(f"fine class {fine} is not a CIFAR-100 class index (0..99)")
-    return int(FINE_TO_COARSE[int(fine)])
+def coarse_of(fine: int, dataset: str = "Cifar20") -> int:
+    """Superclass of a fine class (Cifar20: rocket 69 -> vehicles_2 19)."""
+    names, _, fine_to_coarse = _SUPERCLASS_DATASETS[get_spec(dataset).name]
+    if not 0 <= int(fine) < len(names):
+        raise UsageError(f"fine class {fine} is not a fine class index of {dataset} "
+                         f"(0..{len(names) - 1})")
+    return int(fine_to_coarse[int(fine)])
 
 
 def valid_range(spec: DatasetSpec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,7 +360,8 @@ class BatchLoader:
 
     def __init__(self, images: ImageSet, indices: torch.Tensor | None, batch_size: int, *,
                  spec: DatasetSpec, image_size: int, shuffle: bool = False,
-                 augment: bool = False, seed: int = 0, device: torch.device | str = "cpu"):
+                 augment: bool = False, seed: int = 0, device: torch.device | str = "cpu",
+                 targets: torch.Tensor | None = None):
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         self.images = images
@@ -342,6 +373,11 @@ class BatchLoader:
         self.mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1)
         self.epoch = 0  # passes started so far; part of the random stream's seed
+        # Targets replacing the task labels, aligned with `indices` (relabelled or flagged
+        # samples, as some unlearning methods train on); None: the task labels.
+        self.targets = None if targets is None else torch.as_tensor(targets).flatten()
+        if self.targets is not None and len(self.targets) != len(self.indices):
+            raise ValueError("targets must align with indices")
 
     @property
     def num_samples(self) -> int:
@@ -349,8 +385,8 @@ class BatchLoader:
 
     @property
     def labels(self) -> torch.Tensor:
-        """Task labels int64 [num_samples] in index order (unshuffled)."""
-        return self.images.labels[self.indices]
+        """Targets [num_samples] in index order (unshuffled): task labels unless replaced."""
+        return self.images.labels[self.indices] if self.targets is None else self.targets
 
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
@@ -363,14 +399,15 @@ class BatchLoader:
         stream = (self.seed * 1_000_003 + self.epoch) % 2**63
         generator = torch.Generator().manual_seed(stream)
         self.epoch += 1
-        order = self.indices
+        positions = torch.arange(len(self.indices))
         if self.shuffle:
-            order = order[torch.randperm(len(order), generator=generator)]
-        return self._batches(order, generator)
+            positions = torch.randperm(len(positions), generator=generator)
+        return self._batches(positions, generator)
 
-    def _batches(self, order: torch.Tensor, generator: torch.Generator):
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+    def _batches(self, positions: torch.Tensor, generator: torch.Generator):
+        for start in range(0, len(positions), self.batch_size):
+            chosen = positions[start:start + self.batch_size]
+            idx = self.indices[chosen]
             x = self.images.images[idx].to(self.device).float().div_(255.0)  # ToTensor
             if self.augment:
                 x = augment_batch(x, generator)
@@ -378,7 +415,8 @@ class BatchLoader:
             if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
                 x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                                   align_corners=False, antialias=RESIZE_ANTIALIAS)
-            yield x, self.images.labels[idx].to(self.device)
+            y = self.images.labels[idx] if self.targets is None else self.targets[chosen]
+            yield x, y.to(self.device)
 
 
 # ---------------------------------------------------------------- splits

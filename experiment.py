@@ -22,7 +22,7 @@ import metrics
 import results
 from devices import resolve_device, synchronize
 from errors import UsageError
-from methods import FORGET, RANDOM, RETAIN, SUB_CLASS, MethodData, get_method
+from methods import FORGET, RANDOM, RETAIN, SUB_CLASS, UNION, MethodData, get_method
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
 from versioning import code_version
@@ -53,6 +53,7 @@ class RunConfig:
     model_options: dict = field(default_factory=dict)  # e.g. ViT weights directory
     wandb_project: str = ""  # published project name (logged only when wandb is enabled)
     wandb_name: str = ""  # published run name
+    skip_done: bool = False  # return the recorded row if this exact run already succeeded
 
 
 def seed_everything(seed: int) -> None:
@@ -63,11 +64,35 @@ def seed_everything(seed: int) -> None:
 
 
 def run(config: RunConfig) -> dict:
-    """Run one unlearning experiment and append its result row; returns the row."""
+    """Run one unlearning experiment and append its result row; returns the row.
+
+    Bad input raises UsageError before anything is recorded. A run that fails after it has
+    started (an error inside the method or the evaluation) is recorded as a row with status
+    "failed" and its error, then the error is raised again.
+    """
     method = get_method(config.method, config.task)
     if config.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown dataset {config.dataset!r}; valid: "
                          f"{', '.join(datasets.DATASETS)}")
+    if not Path(config.weight_path).is_file():
+        raise UsageError(f"checkpoint not found: {config.weight_path}")
+    key = config_key(config, file_sha256(config.weight_path))
+    if config.skip_done:
+        done = [r for r in results.read_rows(config.results_path)
+                if r.get("config_key") == key and r.get("status") == "ok"]
+        if done:
+            log.info("already recorded in %s (config %s); skipped", config.results_path, key)
+            return done[-1]
+    try:
+        return _run(config, method)
+    except UsageError:
+        raise
+    except Exception as error:
+        results.append_row(config.results_path, failed_row(config, key, error))
+        raise
+
+
+def _run(config: RunConfig, method) -> dict:
     spec = datasets.DATASETS[config.dataset]
     seed_everything(config.seed)
     device = resolve_device(config.gpu)
@@ -86,15 +111,25 @@ def run(config: RunConfig) -> dict:
     log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
              len(split.forget_train), len(split.forget_test), description)
 
-    def loader(images, indices, *, batch_size=None, shuffle=False, augment=False):
-        return datasets.BatchLoader(images, indices, batch_size or config.batch_size, spec=spec,
-                                    image_size=model.input_size, shuffle=shuffle,
-                                    augment=augment, seed=config.seed)
+    def loader(indices, subset=None, *, targets=None, batch_size=None, shuffle=False,
+               augment=False):
+        chosen = indices if subset is None else indices[torch.as_tensor(subset)]
+        return datasets.BatchLoader(train_set, chosen, batch_size or config.batch_size,
+                                    spec=spec, image_size=model.input_size, shuffle=shuffle,
+                                    augment=augment, seed=config.seed, targets=targets)
 
+    def union(retain_subset, **options):
+        chosen = torch.cat([split.forget_train, split.retain_train[retain_subset]])
+        return loader(chosen, **options)
+
+    sets = {FORGET: split.forget_train, RETAIN: split.retain_train}
     data = MethodData(
-        method=config.method, allowed=method.data,
-        loaders={FORGET: lambda **o: loader(train_set, split.forget_train, **o),
-                 RETAIN: lambda **o: loader(train_set, split.retain_train, **o)},
+        method=config.method, task=config.task, allowed=method.data,
+        loaders={FORGET: lambda subset=None, **o: loader(split.forget_train, subset, **o),
+                 RETAIN: lambda subset=None, **o: loader(split.retain_train, subset, **o),
+                 UNION: union},
+        labels={kind: train_set.labels[idx] for kind, idx in sets.items()},
+        fine_labels={kind: train_set.fine_labels[idx] for kind, idx in sets.items()},
         num_classes=config.num_classes, forget_class=forget_label,
         new_model=lambda: build_model(config.net, config.num_classes, **config.model_options),
         valid_range=datasets.valid_range(spec), seed=config.seed,
@@ -139,7 +174,7 @@ def make_split(config: RunConfig, spec, train_set, test_set):
     if config.task == SUB_CLASS:
         fine = datasets.resolve_fine_class(config.dataset, config.forget_class)
         split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
-        coarse = datasets.coarse_of(fine)
+        coarse = datasets.coarse_of(fine, config.dataset)
         return split, coarse, f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
     label = datasets.resolve_class(config.dataset, config.forget_class)
     split = datasets.full_class_split(train_set.labels, test_set.labels, label)
@@ -179,13 +214,25 @@ def result_row(config: RunConfig, description: str, scores: dict, method_s: floa
     }
 
 
+def failed_row(config: RunConfig, key: str, error: BaseException) -> dict:
+    """The row recorded for a run that started and then failed."""
+    return {
+        "status": "failed", "error": f"{type(error).__name__}: {error}",
+        "task": config.task, "method": config.method, "net": config.net,
+        "dataset": config.dataset, "forget": config.forget_class, "seed": config.seed,
+        "config": asdict(config), "config_key": key, "code_version": code_version(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     """A hash identifying the run: its resolved configuration and checkpoint contents.
 
     Where the results go and how wide evaluation batches are do not change the result.
     """
     resolved = asdict(config)
-    for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu"):
+    for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
+                    "skip_done"):
         resolved.pop(ignored)
     resolved["weight_path"] = checkpoint_sha256
     text = json.dumps(resolved, sort_keys=True, default=str)

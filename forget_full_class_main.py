@@ -17,6 +17,8 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=1e-4, n_samples=25),  # tuned: Fashion-MNIST demo model
 }
 
+TABLES = {"lipschitz_forgetting": JIT}
+
 
 def wandb_names(args) -> tuple[str, str]:
     """Published project and run names (the run name carries SSD's select value, as published)."""
@@ -27,7 +29,7 @@ def wandb_names(args) -> tuple[str, str]:
 
 @guarded
 def main(argv=None) -> int:
-    return forget_main("full_class", argv, default_batch=128, default_seed=0, jit_table=JIT,
+    return forget_main("full_class", argv, default_batch=128, default_seed=0, tables=TABLES,
                        wandb_names=wandb_names)
 
 

@@ -20,6 +20,8 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=1e-4, n_samples=25),  # Fashion-MNIST demo model
 }
 
+TABLES = {"lipschitz_forgetting": JIT}
+
 
 def wandb_names(args) -> tuple[str, str]:
     amount = args.forget_perc if args.forget_perc is not None else f"n{args.forget_count}"
@@ -29,7 +31,7 @@ def wandb_names(args) -> tuple[str, str]:
 
 @guarded
 def main(argv=None) -> int:
-    return forget_main("random", argv, default_batch=128, default_seed=0, jit_table=JIT,
+    return forget_main("random", argv, default_batch=128, default_seed=0, tables=TABLES,
                        wandb_names=wandb_names)
 
 

@@ -19,6 +19,8 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=1e-4, n_samples=25),  # Fashion-MNIST demo model
 }
 
+TABLES = {"lipschitz_forgetting": JIT}
+
 
 def wandb_names(args) -> tuple[str, str]:
     return (f"REDONELipschitzFinal_{args.net}_{args.dataset}_subclass",
@@ -27,7 +29,7 @@ def wandb_names(args) -> tuple[str, str]:
 
 @guarded
 def main(argv=None) -> int:
-    return forget_main("sub_class", argv, default_batch=64, default_seed=42, jit_table=JIT,
+    return forget_main("sub_class", argv, default_batch=64, default_seed=42, tables=TABLES,
                        wandb_names=wandb_names)
 
 

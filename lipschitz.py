@@ -40,8 +40,10 @@ from errors import UsageError
 
 CLAMPS = ("data_range", "batch", "none")
 REDUCTIONS = ("sum", "mean")
-# Auto chunk: this many 32x32 images' worth of pixels per no-grad forward (scaled by image area).
-_AUTO_CHUNK_IMAGES_32PX = 4096
+# Images per no-grad forward of the perturbed copies at 32 px (scaled by pixel count).
+# On a CPU, chunks that keep activations in cache are faster (measured on the 2-core CPU with
+# the CNN: 512 images 8.0 s vs 4096 images 32 s for the same work); a GPU wants big batches.
+_AUTO_CHUNK_IMAGES_32PX = {"cpu": 512, "cuda": 4096}
 
 
 @dataclass
@@ -169,7 +171,8 @@ def lipschitz_penalty(
         chunk = chunk_size
     else:
         pixels = math.prod(x.shape[2:]) if x.dim() > 2 else 1024
-        chunk = max(1, _AUTO_CHUNK_IMAGES_32PX * 1024 // pixels)
+        per_32px = _AUTO_CHUNK_IMAGES_32PX.get(x.device.type, 4096)
+        chunk = max(1, per_32px * 1024 // pixels)
     flat_noisy = x_noisy.reshape(n * b, *x.shape[1:])  # row n·B + i is x̃_{i,n}
     flat_clean = x.detach().reshape(b, -1)
     out_noisy, in_norm = [], []

@@ -20,11 +20,14 @@ def main(argv=None) -> int:
     flag(parser, "classes", type=int, required=True, help="number of classes")
     flag(parser, "gpu", action="store_true", help="use CUDA (falls back to the CPU)")
     flag(parser, "b", type=int, default=64, help="batch size (published 64)")
-    flag(parser, "warm", type=int, default=1, help="warm-up epochs (published 1)")
+    flag(parser, "warm", type=int, default=None,
+         help="warm-up epochs (published 1; Fashion-MNIST recipe 0)")
     flag(parser, "lr", type=float, default=0.1,
          help="accepted for compatibility; the published OneCycle overrides it (peak 0.1)")
     flag(parser, "epochs", type=int, default=None, help="default: published count")
     flag(parser, "forget_class", default=None, help="leave this class out (retrained model)")
+    flag(parser, "forget_subclass", default=None,
+         help="leave this fine class out (sub-class retrained model, e.g. rocket on Cifar20)")
     flag(parser, "seed", type=int, default=0)
     flag(parser, "resume", action="store_true", help="continue an interrupted run")
     flag(parser, "out", default=None, help="checkpoint path")
@@ -34,7 +37,8 @@ def main(argv=None) -> int:
     setup_logging()
     summary = pretrain(PretrainConfig(
         net=args.net, dataset=args.dataset, num_classes=args.classes, batch_size=args.b,
-        warm=args.warm, epochs=args.epochs, forget_class=args.forget_class, seed=args.seed,
+        warm=args.warm, epochs=args.epochs, forget_class=args.forget_class,
+        forget_subclass=args.forget_subclass, seed=args.seed,
         gpu=args.gpu, resume=args.resume, out=args.out, data_dir=args.data_dir,
         model_options={"weights": args.vit_weights} if args.vit_weights else None))
     print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "

@@ -35,9 +35,10 @@ class PretrainConfig:
     dataset: str  # a DATASETS key
     num_classes: int  # outputs (task classes)
     batch_size: int = recipes.PRETRAIN_BATCH_SIZE  # -b, published 64
-    warm: int = 1  # -warm: warm-up epochs (published 1)
+    warm: int | None = None  # -warm: warm-up epochs (None: recipe's, published 1)
     epochs: int | None = None  # None: the published count for dataset and network
     forget_class: str | None = None  # leave this class out: trains the retrained model
+    forget_subclass: str | None = None  # leave this fine class out (sub-class retrain)
     seed: int = 0
     gpu: bool = False
     resume: bool = False  # continue from the checkpoint's last finished epoch
@@ -69,10 +70,17 @@ def pretrain(config: PretrainConfig) -> dict:
     train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
     indices, forget = None, None
+    if config.forget_class is not None and config.forget_subclass is not None:
+        raise UsageError("give -forget_class or -forget_subclass, not both")
     if config.forget_class is not None:
         label = datasets.resolve_class(config.dataset, config.forget_class)
         split = datasets.full_class_split(train_set.labels, test_set.labels, label)
         indices, forget = split.retain_train, f"class {spec.class_names[label]}"
+    if config.forget_subclass is not None:
+        fine = datasets.resolve_fine_class(config.dataset, config.forget_subclass)
+        split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
+        indices = split.retain_train
+        forget = f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
 
     model = build_model(config.net, config.num_classes, **(config.model_options or {}))
     model.to(device)
@@ -81,10 +89,13 @@ def pretrain(config: PretrainConfig) -> dict:
                                   seed=config.seed)
     test_loader = datasets.BatchLoader(test_set, None, 512, spec=spec,
                                        image_size=model.input_size)
-    out = Path(config.out or default_checkpoint(config.net, config.dataset, config.forget_class))
+    left_out = config.forget_class or config.forget_subclass
+    out = Path(config.out or default_checkpoint(config.net, config.dataset, left_out))
     meta = {"arch": config.net, "num_classes": config.num_classes, "dataset": config.dataset,
             "forget": forget, "training": {**asdict(config), "epochs": epochs}}
-    schedule = published_pretrain_schedule(epochs * len(loader), len(loader), config.warm,
+    warm = recipes.warm_epochs(config.dataset) if config.warm is None else config.warm
+    meta["training"]["warm"] = warm
+    schedule = published_pretrain_schedule(epochs * len(loader), len(loader), warm,
                                            recipes.PRETRAIN_MAX_LR)
 
     def test_accuracy(trained: torch.nn.Module) -> float:

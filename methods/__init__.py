@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from errors import UsageError
-from methods.base import FORGET, RETAIN, DataAccessError, Method, MethodData
+from methods.amnesiac import amnesiac
+from methods.bad_teacher import blindspot
+from methods.base import FORGET, RETAIN, UNION, DataAccessError, Method, MethodData
+from methods.emmn import emmn
 from methods.jit import lipschitz_forgetting
+from methods.retrain_reference import retrain_reference
 from methods.simple import baseline, finetune, retrain
+from methods.unsir import unsir
 
 FULL_CLASS, SUB_CLASS, RANDOM = "full_class", "sub_class", "random"
 ALL_TASKS = frozenset({FULL_CLASS, SUB_CLASS, RANDOM})
@@ -16,8 +21,18 @@ METHODS: dict[str, Method] = {
                       "a fresh model trained from scratch on the retained data (gold standard)"),
     "finetune": Method(finetune, frozenset({RETAIN}), ALL_TASKS,
                        "5 epochs of SGD on the retained data"),
+    "retrain_reference": Method(retrain_reference, frozenset({RETAIN}), ALL_TASKS,
+                                "published 'retrain': reset only the head, keep training"),
+    "blindspot": Method(blindspot, frozenset({FORGET, RETAIN}), ALL_TASKS,
+                        "Bad Teacher: distil from the model (retain) and a random model (forget)"),
+    "amnesiac": Method(amnesiac, frozenset({FORGET, RETAIN}), ALL_TASKS,
+                       "train on forget samples with wrong labels plus the retain set"),
+    "UNSIR": Method(unsir, frozenset({RETAIN}), frozenset({FULL_CLASS, SUB_CLASS}),
+                    "error-maximising noise for the forgotten class, then repair on retain data"),
+    "emmn": Method(emmn, frozenset(), frozenset({FULL_CLASS}),
+                   "zero-shot: train on error-maximising and error-minimising noise only"),
     "lipschitz_forgetting": Method(lipschitz_forgetting, frozenset({FORGET}), ALL_TASKS,
-                                   "JiT: Lipschitz smoothing around the forget samples (zero-shot)"),
+                                   "JiT: Lipschitz smoothing around forget samples (zero-shot)"),
 }
 
 
@@ -33,5 +48,5 @@ def get_method(name: str, task: str) -> Method:
     return method
 
 
-__all__ = ["METHODS", "Method", "MethodData", "DataAccessError", "FORGET", "RETAIN",
+__all__ = ["METHODS", "Method", "MethodData", "DataAccessError", "FORGET", "RETAIN", "UNION",
            "get_method", "FULL_CLASS", "SUB_CLASS", "RANDOM"]

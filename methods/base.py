@@ -17,7 +17,11 @@ from torch import nn
 FORGET = "forget"  # the forget training samples
 RETAIN = "retain"  # the retained training samples
 
-LoaderFactory = Callable[..., object]  # (augment=False, batch_size=None, shuffle=...) -> loader
+# (subset=None, targets=None, augment=False, batch_size=None, shuffle=False) -> a loader of
+# (x, y) batches. `subset`: positions within the set (a selection of its samples); `targets`:
+# labels to train on instead of the task labels, aligned with the selection.
+LoaderFactory = Callable[..., object]
+UNION = "union"  # forget samples followed by retain samples, one loader
 
 
 class DataAccessError(RuntimeError):
@@ -29,8 +33,11 @@ class MethodData:
     """The data and context a method may use, gated by its declared access."""
 
     method: str
+    task: str  # full_class | sub_class | random
     allowed: frozenset[str]  # subset of {FORGET, RETAIN}
-    loaders: dict[str, LoaderFactory]  # FORGET / RETAIN -> factory building a loader
+    loaders: dict[str, LoaderFactory]  # FORGET / RETAIN / UNION -> factory building a loader
+    labels: dict[str, torch.Tensor]  # FORGET / RETAIN -> task labels in the set's order
+    fine_labels: dict[str, torch.Tensor]  # the same, finest labels (sub-class: fine classes)
     num_classes: int  # outputs of the model (task classes)
     forget_class: int | None  # task label forgotten (full-class), its coarse label (sub-class)
     new_model: Callable[[], nn.Module]  # a freshly initialised model of the same architecture
@@ -46,13 +53,31 @@ class MethodData:
         """A loader over the retained training samples (batches of (x, y))."""
         return self._loader(RETAIN, options)
 
+    def union(self, *, retain_subset: torch.Tensor, targets: torch.Tensor, **options):
+        """One loader over all forget samples followed by `retain_subset` of the retain set,
+        trained on `targets` (aligned: forget first), e.g. Bad Teacher's forget flags."""
+        self._check(FORGET)
+        self._check(RETAIN)
+        return self.loaders[UNION](retain_subset=retain_subset, targets=targets, **options)
+
+    def forget_labels(self) -> torch.Tensor:
+        self._check(FORGET)
+        return self.labels[FORGET]
+
+    def retain_labels(self, fine: bool = False) -> torch.Tensor:
+        self._check(RETAIN)
+        return (self.fine_labels if fine else self.labels)[RETAIN]
+
     def _loader(self, kind: str, options: dict):
+        self._check(kind)
+        return self.loaders[kind](**options)
+
+    def _check(self, kind: str) -> None:
         if kind not in self.allowed:
             raise DataAccessError(
                 f"method {self.method!r} declared access to {sorted(self.allowed) or 'no data'} "
                 f"but asked for the {kind} set"
             )
-        return self.loaders[kind](**options)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""JiT (lipschitz_forgetting) behind the common method signature; the algorithm is in lipschitz.py."""
+"""JiT (lipschitz_forgetting) behind the common method signature; algorithm in lipschitz.py."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from lipschitz import JitOptions, lipschitz_forgetting as run_jit
+from lipschitz import JitOptions
+from lipschitz import lipschitz_forgetting as run_jit
 from methods.base import MethodData
 
 

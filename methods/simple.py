@@ -34,7 +34,7 @@ def finetune(
 
 def retrain(
     model: nn.Module, data: MethodData, device: torch.device, *,
-    epochs: int, batch_size: int = 64, retrained_path: str | None = None,
+    epochs: int, batch_size: int = 64, warm: int = 1, retrained_path: str | None = None,
 ) -> nn.Module:
     """The gold standard: a fresh model trained from scratch on the retained data only.
 
@@ -57,6 +57,6 @@ def retrain(
         load_into(fresh, state, retrained_path)
         return fresh
     loader = data.retain(augment=True, shuffle=True, batch_size=batch_size)
-    schedule = published_pretrain_schedule(epochs * len(loader), len(loader))
+    schedule = published_pretrain_schedule(epochs * len(loader), len(loader), warm)
     train(fresh, loader, device, TrainSettings(epochs=epochs, schedule=schedule, label="retrain"))
     return fresh

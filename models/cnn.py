@@ -44,3 +44,13 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 3, 32, 32] -> logits [B, C]."""
         return self.classifier(self.features(x))
+
+    def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [B, C] and each conv block's output (after its max-pool): [B, 16, 16, 16],
+        [B, 32, 8, 8], [B, 64, 4, 4], for gkt's attention loss."""
+        activations = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.MaxPool2d):
+                activations.append(x)
+        return self.classifier(x), activations

@@ -70,3 +70,14 @@ class ResNet18(nn.Module):
         x = self.conv1(x)
         x = self.conv5_x(self.conv4_x(self.conv3_x(self.conv2_x(x))))
         return self.fc(torch.flatten(self.avg_pool(x), 1))
+
+    def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [B, C] and each stage's output (conv2_x..conv5_x: [B, 64, 32, 32] ...
+        [B, 512, 4, 4] at 32x32 input), for gkt's attention loss (the group outputs that
+        zero-shot knowledge transfer compares for residual networks)."""
+        x = self.conv1(x)
+        activations = []
+        for stage in (self.conv2_x, self.conv3_x, self.conv4_x, self.conv5_x):
+            x = stage(x)
+            activations.append(x)
+        return self.fc(torch.flatten(self.avg_pool(x), 1)), activations

@@ -29,3 +29,32 @@ class VGG16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 3, 32, 32] normalised images -> logits [B, C]."""
         return self.fc(self.model(x))
+
+    def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [B, C] and the activations gkt's attention loss compares (spec §5.1).
+
+        As published: every Conv2d output of the features (8 of them, [B, ch, h, w]) and
+        every Linear output of the torchvision classifier (3, [B, features]), each read after
+        the ReLU that follows it (the published in-place ReLU overwrote the stored tensor);
+        the last Linear(4096, 1000) has no ReLU, and the extra `fc` is not recorded.
+        """
+        activations: list[torch.Tensor] = []
+        x = _run_recording(self.model.features, x, activations)
+        x = torch.flatten(self.model.avgpool(x), 1)
+        x = _run_recording(self.model.classifier, x, activations)
+        return self.fc(x), activations
+
+
+def _run_recording(layers: nn.Sequential, x: torch.Tensor,
+                   activations: list[torch.Tensor]) -> torch.Tensor:
+    """Run `layers` in order, appending each Conv2d/Linear output to `activations`, replaced
+    by the following ReLU's output when a ReLU comes next."""
+    after_weight_layer = False
+    for layer in layers:
+        x = layer(x)
+        if isinstance(layer, nn.ReLU) and after_weight_layer:
+            activations[-1] = x
+        after_weight_layer = isinstance(layer, (nn.Conv2d, nn.Linear))
+        if after_weight_layer:
+            activations.append(x)
+    return x

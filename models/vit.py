@@ -165,3 +165,15 @@ class ViT(nn.Module):
         """x: [B, 3, input_size, input_size] -> logits [B, C]."""
         hidden = self.base(pixel_values=x).last_hidden_state  # [B, 1 + patches, hidden]
         return self.final(hidden[:, 0])
+
+    def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [B, C] (identical to `forward`) and every encoder layer's output
+        [B, 1 + patches, hidden], for gkt's attention loss.
+
+        The published activation path fed the embedding output to every encoder layer, so its
+        logits were not the model's (spec §5.2, §8 item 25); here each layer gets the previous
+        layer's output, read from Hugging Face's `hidden_states` (entry 0 is the embedding).
+        """
+        outputs = self.base(pixel_values=x, output_hidden_states=True)
+        logits = self.final(outputs.last_hidden_state[:, 0])
+        return logits, list(outputs.hidden_states[1:])

@@ -1,0 +1,58 @@
+"""A tiny, self-contained MethodData for running unlearning methods in tests."""
+
+from __future__ import annotations
+
+import torch
+
+import datasets
+from methods import FORGET, METHODS, RETAIN, UNION, MethodData
+from models import build_model
+
+NUM_CLASSES = 3
+PER_CLASS = 20
+
+
+def tiny_images(num_classes: int = NUM_CLASSES, per_class: int = PER_CLASS,
+                seed: int = 0) -> datasets.ImageSet:
+    """Random 32x32 images whose mean brightness depends on the class (learnable)."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    noise = torch.randint(0, 80, (len(labels), 3, 32, 32), generator=generator)
+    images = (noise + 60 * labels.view(-1, 1, 1, 1)).clamp(0, 255).to(torch.uint8)
+    return datasets.ImageSet(images=images, labels=labels, fine_labels=labels.clone())
+
+
+def tiny_method_data(method: str, *, task: str = "full_class", forget_class: int = 0,
+                     seed: int = 0, images: datasets.ImageSet | None = None,
+                     forget: torch.Tensor | None = None) -> tuple[torch.nn.Module, MethodData]:
+    """A small trained-from-scratch CNN and the MethodData the pipeline would hand `method`."""
+    images = images or tiny_images(seed=seed)
+    spec = datasets.DATASETS["Cifar10"]
+    if forget is None:
+        forget = torch.nonzero(images.labels == forget_class).flatten()
+    retain = torch.tensor(sorted(set(range(len(images))) - set(forget.tolist())))
+
+    def loader(indices, subset=None, *, targets=None, batch_size=None, shuffle=False,
+               augment=False):
+        chosen = indices if subset is None else indices[torch.as_tensor(subset)]
+        return datasets.BatchLoader(images, chosen, batch_size or 16, spec=spec, image_size=32,
+                                    shuffle=shuffle, augment=augment, seed=seed,
+                                    targets=targets)
+
+    def union(retain_subset, **options):
+        return loader(torch.cat([forget, retain[retain_subset]]), **options)
+
+    torch.manual_seed(seed)
+    model = build_model("CNN", NUM_CLASSES)
+    data = MethodData(
+        method=method, task=task, allowed=METHODS[method].data if method in METHODS else
+        frozenset({FORGET, RETAIN}),
+        loaders={FORGET: lambda subset=None, **o: loader(forget, subset, **o),
+                 RETAIN: lambda subset=None, **o: loader(retain, subset, **o), UNION: union},
+        labels={FORGET: images.labels[forget], RETAIN: images.labels[retain]},
+        fine_labels={FORGET: images.fine_labels[forget], RETAIN: images.fine_labels[retain]},
+        num_classes=NUM_CLASSES, forget_class=None if task == "random" else forget_class,
+        new_model=lambda: build_model("CNN", NUM_CLASSES),
+        valid_range=datasets.valid_range(spec), seed=seed,
+    )
+    return model, data

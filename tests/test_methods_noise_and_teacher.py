@@ -1,0 +1,393 @@
+"""Bad Teacher, amnesiac, UNSIR, EMMN and retrain_reference on a tiny problem."""
+
+import random
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import methods.emmn as emmn_module
+import methods.retrain_reference as retrain_module
+import methods.unsir as unsir_module
+from errors import UsageError
+from methods.amnesiac import amnesiac, relabel
+from methods.bad_teacher import bad_teacher_loss, blindspot, unlearning_selection
+from methods.base import RETAIN, DataAccessError
+from methods.emmn import emmn
+from methods.noise import NoisyLoader, images_used, learn_noise
+from methods.retrain_reference import (
+    fit_one_cycle_schedule,
+    reset_direct_children,
+    retrain_reference,
+)
+from methods.unsir import first_per_class, unsir
+from tests.method_fixtures import NUM_CLASSES, tiny_images, tiny_method_data
+
+CPU = torch.device("cpu")
+
+
+def finite(model: nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def weights(model: nn.Module) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def sub_class_data(method: str):
+    """3 superclasses of 2 fine classes each (fine = 2·coarse + parity); forget fine 0."""
+    images = tiny_images()
+    images.fine_labels = images.labels * 2 + torch.arange(len(images.labels)) % 2
+    forget = torch.nonzero(images.fine_labels == 0).flatten()
+    return tiny_method_data(method, task="sub_class", forget_class=0, images=images,
+                            forget=forget)
+
+
+# ---------------------------------------------------------------- Bad Teacher
+
+
+def test_unlearning_selection_flags_forget_1_retain_0_and_takes_30_percent():
+    subset, flags = unlearning_selection(20, 40, fraction=0.3, seed=3)
+    assert len(subset) == 12 == int(0.3 * 40)
+    assert len(set(subset.tolist())) == 12 and 0 <= int(subset.min()) and subset.max() < 40
+    assert flags.tolist() == [1] * 20 + [0] * 12
+    again, _ = unlearning_selection(20, 40, fraction=0.3, seed=3)
+    assert torch.equal(subset, again)
+    assert sorted(subset.tolist()) == sorted(random.Random(3).sample(range(40), 12))
+
+
+def test_bad_teacher_loss_is_published_mean_kl():
+    gen = torch.Generator().manual_seed(0)
+    student, good, bad = (torch.randn(6, 5, generator=gen) for _ in range(3))
+    flags = torch.tensor([1, 0, 1, 0, 0, 1])
+    teacher = torch.where(flags.view(-1, 1) == 1, F.softmax(bad, 1), F.softmax(good, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = F.kl_div(F.log_softmax(student, 1), teacher, reduction="mean")
+    assert torch.allclose(bad_teacher_loss(student, flags, good, bad), expected)
+
+
+def test_blindspot_trains_a_copy_on_flagged_union(monkeypatch):
+    model, data = tiny_method_data("blindspot")
+    before = weights(model)
+    seen = {}
+    original_union = data.union
+
+    def spy(*, retain_subset, targets, **options):
+        seen.update(retain_subset=retain_subset, targets=targets, **options)
+        return original_union(retain_subset=retain_subset, targets=targets, **options)
+
+    monkeypatch.setattr(data, "union", spy)
+    student = blindspot(model, data, CPU, batch_size=16)
+    assert student is not model and finite(student)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
+    n_forget, n_retain = len(data.forget_labels()), len(data.retain_labels())
+    assert len(seen["retain_subset"]) == int(0.3 * n_retain)
+    assert seen["targets"].tolist() == [1] * n_forget + [0] * int(0.3 * n_retain)
+    assert seen["shuffle"] is True and seen["batch_size"] == 16
+
+
+# ---------------------------------------------------------------- amnesiac
+
+
+def test_relabel_full_class_never_gives_the_forget_class():
+    labels = torch.full((500,), 2)
+    new = relabel(labels, task="full_class", num_classes=5, forget_class=2,
+                  rng=random.Random(0))
+    assert set(new.tolist()) == {0, 1, 3, 4}
+
+
+def test_relabel_sub_class_never_gives_the_forget_superclass():
+    labels = torch.full((300,), 1)  # task (coarse) labels of the forgotten fine class
+    new = relabel(labels, task="sub_class", num_classes=4, forget_class=1,
+                  rng=random.Random(1))
+    assert set(new.tolist()) == {0, 2, 3}
+
+
+def test_relabel_random_never_keeps_the_own_label():
+    labels = torch.arange(4).repeat(100)
+    new = relabel(labels, task="random", num_classes=4, forget_class=None,
+                  rng=random.Random(2))
+    assert not bool((new == labels).any())
+    assert set(new.tolist()) == {0, 1, 2, 3}
+    with pytest.raises(UsageError):
+        relabel(labels, task="random", num_classes=1, forget_class=None, rng=random.Random(0))
+
+
+@pytest.mark.parametrize("task", ["full_class", "random"])
+def test_amnesiac_trains_in_place_on_relabelled_union(task, monkeypatch):
+    model, data = tiny_method_data("amnesiac", task=task)
+    before = weights(model)
+    seen = {}
+    original_union = data.union
+
+    def spy(*, retain_subset, targets, **options):
+        seen.update(retain_subset=retain_subset, targets=targets, **options)
+        return original_union(retain_subset=retain_subset, targets=targets, **options)
+
+    monkeypatch.setattr(data, "union", spy)
+    out = amnesiac(model, data, CPU, epochs=1, batch_size=16)
+    assert out is model and finite(model)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    forget, retain = data.forget_labels(), data.retain_labels()
+    assert torch.equal(seen["retain_subset"], torch.arange(len(retain)))
+    assert torch.equal(seen["targets"][len(forget):], retain)
+    assert not bool((seen["targets"][:len(forget)] == forget).any())
+
+
+# ---------------------------------------------------------------- noise
+
+
+def test_learn_noise_moves_the_model_output_the_asked_way():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.zeros(4, dtype=torch.long)
+    up = learn_noise(model, 0, count=4, size=8, steps=20, device=CPU, generator=gen,
+                     maximise=True, l2_weight=0.0)
+    down = learn_noise(model, 0, count=4, size=8, steps=20, device=CPU,
+                       generator=torch.Generator().manual_seed(0), maximise=False)
+    ce = lambda x: F.cross_entropy(model(x), labels).item()  # noqa: E731
+    assert ce(up) > ce(start) > ce(down)
+    assert all(p.grad is None for p in model.parameters())
+    assert not up.requires_grad and up.shape == (4, 3, 8, 8)
+
+
+def test_noisy_loader_repeats_noise_and_mixes_in_retain_samples():
+    noise = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 3, 2, 2)
+    retain_x = torch.full((7, 3, 2, 2), -1.0)
+
+    def fetch(positions):
+        return retain_x[positions], torch.full((len(positions),), 9)
+
+    loader = NoisyLoader(noise, torch.arange(5), copies=4, batch_size=6, seed=1,
+                         retain_positions=torch.arange(7), fetch_retain=fetch)
+    assert loader.num_noise_items == 20 and loader.num_samples == 27 and len(loader) == 5
+    xs, ys = zip(*loader, strict=True)
+    x, y = torch.cat(xs), torch.cat(ys)
+    assert len(y) == 27 and int((y == 9).sum()) == 7
+    for i in range(5):  # every noise image 4 times, labelled with its own label
+        assert int((y == i).sum()) == 4
+        assert bool((x[y == i] == i).all())
+    first_epoch = torch.cat([b[1] for b in loader])  # a new permutation each epoch
+    assert not torch.equal(first_epoch, y)
+
+
+def test_images_used_published_is_first_three():
+    noise = torch.randn(32, 3, 4, 4)
+    assert torch.equal(images_used(noise, True), noise[:3])
+    assert images_used(noise, False) is noise
+
+
+def record_noisy_loaders(monkeypatch, module):
+    """Make learn_noise return images filled with their target class, and keep every
+    NoisyLoader the module builds."""
+    built = []
+
+    def fake_noise(model, target, *, count, size, **_):
+        return torch.full((count, 3, size, size), float(target))
+
+    class Recording(NoisyLoader):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(module, "learn_noise", fake_noise)
+    monkeypatch.setattr(module, "NoisyLoader", Recording)
+    return built
+
+
+# ---------------------------------------------------------------- UNSIR
+
+
+def test_first_per_class_takes_the_first_samples_of_each_class():
+    labels = torch.tensor([2, 1, 2, 1, 2, 3, 1])
+    assert first_per_class(labels, 2).tolist() == [1, 3, 0, 2, 5]
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_unsir_noise_is_labelled_with_the_forget_class(published, monkeypatch):
+    model, data = tiny_method_data("UNSIR", forget_class=1)
+    built = record_noisy_loaders(monkeypatch, unsir_module)
+    unsir(model, data, CPU, published_noise=published, copies=2, samples_per_class=5)
+    (loader,) = built
+    assert len(loader.noise) == (3 if published else 32)
+    assert loader.num_noise_items == len(loader.noise) * 2
+    assert bool((loader.noise_labels == 1).all()) and bool((loader.noise == 1.0).all())
+    assert len(loader.retain_positions) == 5 * (NUM_CLASSES - 1)
+
+
+def test_unsir_published_noise_is_three_images_eighty_times(monkeypatch):
+    model, data = tiny_method_data("UNSIR")
+    built = record_noisy_loaders(monkeypatch, unsir_module)
+    unsir(model, data, CPU, published_noise=True, samples_per_class=2, impair_epochs=0,
+          repair_epochs=0)
+    assert len(built[0].noise) == 3 and built[0].num_noise_items == 240
+
+
+def test_unsir_full_class_runs_end_to_end_reading_retain_only():
+    model, data = tiny_method_data("UNSIR")
+    data.allowed = frozenset({RETAIN})
+    before = weights(model)
+    out = unsir(model, data, CPU, noise_steps=3, copies=2)
+    assert out is model and finite(model)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_unsir_sub_class_picks_per_fine_class_and_labels_the_superclass(monkeypatch):
+    model, data = sub_class_data("UNSIR")
+    built = record_noisy_loaders(monkeypatch, unsir_module)
+    unsir(model, data, CPU, copies=1, samples_per_class=3)
+    (loader,) = built
+    fine = data.retain_labels(fine=True)[loader.retain_positions]
+    assert sorted(fine.tolist()) == sorted([1, 2, 3, 4, 5] * 3)  # fine 1 shares superclass 0
+    assert bool((loader.noise_labels == 0).all())
+    model, data = sub_class_data("UNSIR")
+    assert finite(unsir(model, data, CPU, noise_steps=2, copies=1, samples_per_class=4))
+
+
+def test_unsir_refuses_the_random_task():
+    model, data = tiny_method_data("UNSIR", task="random")
+    with pytest.raises(UsageError):
+        unsir(model, data, CPU)
+
+
+# ---------------------------------------------------------------- EMMN
+
+
+def zero_shot(data):
+    """Forbid every kind of data access."""
+    def refuse(*_, **__):
+        raise AssertionError("EMMN read data")
+
+    data.allowed = frozenset()
+    data.loaders = {kind: refuse for kind in data.loaders}
+    return data
+
+
+def test_emmn_is_zero_shot_and_trains_on_noise_only():
+    model, data = tiny_method_data("emmn")
+    data = zero_shot(data)
+    with pytest.raises(DataAccessError):
+        data.forget()
+    before = weights(model)
+    out = emmn(model, data, CPU, forget_steps=2, class_steps=2, copies=2, epochs=1)
+    assert out is model and finite(model)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_emmn_class_noises_are_labelled_with_their_class(published, monkeypatch):
+    model, data = tiny_method_data("emmn", forget_class=2)
+    data = zero_shot(data)
+    built = record_noisy_loaders(monkeypatch, emmn_module)
+    emmn(model, data, CPU, published_noise=published, epochs=0)
+    (loader,) = built
+    per_class = 3 if published else 4
+    assert loader.noise_labels.tolist() == [c for c in range(NUM_CLASSES)
+                                            for _ in range(per_class)]
+    assert torch.equal(loader.noise[:, 0, 0, 0], loader.noise_labels.float())
+    assert loader.num_noise_items == 80 * NUM_CLASSES * per_class
+
+
+def test_emmn_asks_for_maximising_noise_only_for_the_forget_class(monkeypatch):
+    calls = []
+
+    def fake_noise(model, target, *, count, size, maximise, **kwargs):
+        calls.append((target, maximise, kwargs["steps"], kwargs.get("l2_weight", 0.0)))
+        return torch.zeros(count, 3, size, size)
+
+    monkeypatch.setattr(emmn_module, "learn_noise", fake_noise)
+    model, data = tiny_method_data("emmn", forget_class=1)
+    emmn(model, zero_shot(data), CPU, epochs=0)
+    assert calls == [(0, False, 30, 0.0), (1, True, 25, 0.1), (2, False, 30, 0.0)]
+
+
+# ---------------------------------------------------------------- retrain_reference
+
+
+class HeadAndBody(nn.Module):
+    """Like the published VGG16: a body without reset_parameters and an `fc` head."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 8))
+        self.fc = nn.Linear(8, NUM_CLASSES)
+        self.input_size = 32
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def test_reset_touches_only_direct_children_with_reset_parameters():
+    model = HeadAndBody()
+    before = weights(model)
+    assert reset_direct_children(model, seed=0) == ["fc"]
+    after = model.state_dict()
+    assert torch.equal(before["body.1.weight"], after["body.1.weight"])
+    assert not torch.equal(before["fc.weight"], after["fc.weight"])
+    again = HeadAndBody()
+    reset_direct_children(again, seed=0)
+    assert torch.equal(again.fc.weight, model.fc.weight)  # seeded
+    cnn, _ = tiny_method_data("retrain_reference")
+    cnn_before = weights(cnn)
+    assert reset_direct_children(cnn, seed=0) == []  # CNN's children are Sequentials
+    assert all(torch.equal(cnn_before[k], v) for k, v in cnn.state_dict().items())
+
+
+def test_fit_one_cycle_schedule_hand_values():
+    lr = fit_one_cycle_schedule(0.01, steps_per_epoch=10, milestones=[3, 5])
+    expected = {0: 0.0, 5: 0.005, 9: 0.009, 10: 0.01, 19: 0.019, 20: 0.01, 29: 0.01,
+                30: 0.002, 49: 0.002, 50: 0.0004, 99: 0.0004}
+    for step, value in expected.items():
+        assert abs(lr(step) - value) < 1e-12, step
+    constant = fit_one_cycle_schedule(0.02, steps_per_epoch=10, milestones=None)
+    assert constant(0) == constant(57) == 0.02
+
+
+def test_fit_one_cycle_schedule_matches_the_published_torch_schedulers():
+    """Replay the published loop with torch's MultiStepLR and a WarmUpLR like the one the
+    published code imports (base_lr · last_epoch / (total_iters + 1e-8))."""
+
+    class WarmUpLR(torch.optim.lr_scheduler.LRScheduler):
+        def __init__(self, optimizer, total_iters):
+            self.total_iters = total_iters
+            super().__init__(optimizer)
+
+        def get_lr(self):
+            return [b * self.last_epoch / (self.total_iters + 1e-8) for b in self.base_lrs]
+
+    steps, epochs, milestones = 7, 9, [4, 6, 8]
+    ours = fit_one_cycle_schedule(0.01, steps, milestones)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        multistep = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.2)
+        warmup = WarmUpLR(optimizer, steps)
+        for epoch in range(epochs):
+            if epoch > 1:
+                multistep.step(epoch)
+            for i in range(steps):
+                assert abs(optimizer.param_groups[0]["lr"] - ours(epoch * steps + i)) < 1e-9
+                optimizer.step()
+                if epoch <= 1:
+                    warmup.step()
+
+
+def test_retrain_reference_runs_and_resets_only_the_head(monkeypatch):
+    _, data = tiny_method_data("retrain_reference")
+    data.allowed = frozenset({RETAIN})
+    model = HeadAndBody()
+    seen = []
+
+    def spy(model, seed):
+        seen.append(reset_direct_children(model, seed))
+        return seen[-1]
+
+    monkeypatch.setattr(retrain_module, "reset_direct_children", spy)
+    out = retrain_reference(model, data, CPU, epochs=3, milestones=[2], batch_size=16)
+    assert out is model and finite(model) and seen == [["fc"]]
