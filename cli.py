@@ -140,8 +140,8 @@ def method_hyperparameters(args, tables: dict) -> dict:
         return {**chosen, "published_noise": args.published_noise}
     if args.method == "blindspot":
         return {**chosen, "batch_size": 128 if args.net == "ViT" else 256}
-    if args.method in ("ssd_tuning", "scrub", "FisherForgetting"):
-        return {**chosen, "batch_size": args.b} if args.method != "FisherForgetting" else chosen
+    if args.method in ("ssd_tuning", "scrub"):
+        return {**chosen, "batch_size": args.b}
     return chosen
 
 

@@ -19,7 +19,12 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=1e-4, n_samples=25),  # Fashion-MNIST demo model
 }
 
-TABLES = {"lipschitz_forgetting": JIT}
+# SSD λ (dampening) and α (selection) as published per network; CNN/ResNet18 use VGG16's.
+SSD = {"VGG16": dict(dampening_constant=6, selection_weighting=5),
+       "ViT": dict(dampening_constant=1, selection_weighting=10),
+       "ResNet18": dict(dampening_constant=6, selection_weighting=5),
+       "CNN": dict(dampening_constant=6, selection_weighting=5)}
+TABLES = {"lipschitz_forgetting": JIT, "ssd_tuning": SSD}
 
 
 def wandb_names(args) -> tuple[str, str]:

@@ -7,9 +7,13 @@ from methods.amnesiac import amnesiac
 from methods.bad_teacher import blindspot
 from methods.base import FORGET, RETAIN, UNION, DataAccessError, Method, MethodData
 from methods.emmn import emmn
+from methods.fisher import fisher_forgetting
+from methods.gkt import gkt
 from methods.jit import lipschitz_forgetting
 from methods.retrain_reference import retrain_reference
+from methods.scrub import scrub
 from methods.simple import baseline, finetune, retrain
+from methods.ssd import ssd_tuning
 from methods.unsir import unsir
 
 FULL_CLASS, SUB_CLASS, RANDOM = "full_class", "sub_class", "random"
@@ -31,6 +35,14 @@ METHODS: dict[str, Method] = {
                     "error-maximising noise for the forgotten class, then repair on retain data"),
     "emmn": Method(emmn, frozenset(), frozenset({FULL_CLASS}),
                    "zero-shot: train on error-maximising and error-minimising noise only"),
+    "ssd_tuning": Method(ssd_tuning, frozenset({FORGET, RETAIN}), ALL_TASKS,
+                         "SSD: dampen weights far more important to the forget set than to all"),
+    "scrub": Method(scrub, frozenset({FORGET, RETAIN}), ALL_TASKS,
+                    "SCRUB: move away from the model on forget data, stay close on retain"),
+    "FisherForgetting": Method(fisher_forgetting, frozenset({RETAIN}), ALL_TASKS,
+                               "Fisher forgetting: noise scaled by inverse retain Fisher"),
+    "gkt": Method(gkt, frozenset(), frozenset({FULL_CLASS}),
+                  "zero-shot: distil a student on generated images the gate lets through"),
     "lipschitz_forgetting": Method(lipschitz_forgetting, frozenset({FORGET}), ALL_TASKS,
                                    "JiT: Lipschitz smoothing around forget samples (zero-shot)"),
 }
