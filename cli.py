@@ -148,6 +148,11 @@ def method_hyperparameters(args, tables: dict) -> dict:
 def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> RunConfig:
     """Resolve a parsed command line into the run's config."""
     num_classes = args.superclasses if task == SUB_CLASS else args.classes
+    if task == SUB_CLASS:
+        fine = datasets.fine_class_count(args.dataset)
+        if fine is not None and args.subclasses != fine:
+            raise UsageError(f"{args.dataset} has {fine} fine classes, but -subclasses "
+                             f"{args.subclasses} was given")
     if task == RANDOM and (args.forget_perc is None) == (args.forget_count is None):
         raise UsageError("give exactly one of -forget_perc and -forget_count")
     if task == RANDOM and args.forget_perc is not None and not 0 < args.forget_perc < 1:

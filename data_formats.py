@@ -105,7 +105,7 @@ def find_fashion_mnist(data_dir: str | None) -> Path:
         candidates.append(root / "FashionMNIST" / "raw")
     for folder in candidates:
         if _has_fashion_mnist(folder):
-            log.info("Fashion-MNIST from %s", folder)
+            log.debug("Fashion-MNIST from %s", folder)
             return folder
     if downloads_allowed():
         target = root / "FashionMNIST" / "raw"

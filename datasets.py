@@ -284,6 +284,12 @@ _SUPERCLASS_DATASETS = {
 }
 
 
+def fine_class_count(dataset: str) -> int | None:
+    """Number of fine classes of a superclass dataset (Cifar20: 100), else None."""
+    entry = _SUPERCLASS_DATASETS.get(get_spec(dataset).name)
+    return None if entry is None else len(entry[0])
+
+
 def resolve_fine_class(dataset: str, name: str) -> int:
     """Fine class index for the sub-class task: a CIFAR-100 class on Cifar20, a Fashion-MNIST
     class on FashionMNIST4."""

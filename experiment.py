@@ -74,6 +74,7 @@ def run(config: RunConfig) -> dict:
     if config.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown dataset {config.dataset!r}; valid: "
                          f"{', '.join(datasets.DATASETS)}")
+    check_task_input(config)
     if not Path(config.weight_path).is_file():
         raise UsageError(f"checkpoint not found: {config.weight_path}")
     key = config_key(config, file_sha256(config.weight_path))
@@ -92,15 +93,27 @@ def run(config: RunConfig) -> dict:
         raise
 
 
+def check_task_input(config: RunConfig) -> None:
+    """Fail on a class count or class name that does not fit the dataset, before any loading."""
+    spec = datasets.DATASETS[config.dataset]
+    if config.num_classes != spec.num_classes:
+        flag = "-superclasses" if config.task == SUB_CLASS else "-classes"
+        raise UsageError(f"{config.dataset} has {spec.num_classes} classes, "
+                         f"but {flag} {config.num_classes} was given")
+    if config.task == SUB_CLASS:
+        datasets.resolve_fine_class(config.dataset, config.forget_class)
+    elif config.task != RANDOM:
+        datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
+
+
 def _run(config: RunConfig, method) -> dict:
     spec = datasets.DATASETS[config.dataset]
     seed_everything(config.seed)
-    device = resolve_device(config.gpu)
-
     model = build_model(config.net, config.num_classes, **config.model_options)
     identity = dict(arch=config.net, num_classes=config.num_classes, dataset=config.dataset)
     state, _ = load_checkpoint(config.weight_path, **identity)
     load_into(model, state, config.weight_path)
+    device = resolve_device(config.gpu)
     model.to(device)
 
     started = time.perf_counter()

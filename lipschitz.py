@@ -59,6 +59,10 @@ class JitOptions:
     reduction: str = "sum"  # over the batch: sum (published) | mean
     chunk_size: int = 0  # images per no-grad forward of the noisy copies; 0 = auto
     seed: int = 0  # noise generator seed (dropout in train mode draws from the global RNG)
+    # Run the no-grad forwards of the perturbed copies under bfloat16 autocast (the clean,
+    # with-grad forward stays in full precision). Off by default: it changes the loss and the
+    # update, most at small σ (measured in bench/bench_bf16.py, see bench/README.md).
+    autocast_bf16: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -149,6 +153,7 @@ def lipschitz_penalty(
     out_clean: torch.Tensor | None = None,
     reduction: str = "sum",
     chunk_size: int = 0,
+    autocast_bf16: bool = False,
 ) -> torch.Tensor:
     """JiT loss of one batch: (1/N) Σ_n Σ_i ‖f(x_i) − sg[f(x̃_{i,n})]‖₂ / ‖x_i − x̃_{i,n}‖₂.
 
@@ -156,7 +161,9 @@ def lipschitz_penalty(
     computed (with grad), else forwarded here. reduction "mean" divides the batch sum by B.
     The N·B copies go through the model without grad in chunks of `chunk_size` images (0 = auto).
     With BatchNorm in train mode the chunks are the N repetitions of B, so the batch statistics
-    match the published per-repetition forwards. Raises UsageError on a zero input distance.
+    match the published per-repetition forwards. autocast_bf16: run those no-grad forwards
+    under bfloat16 autocast (their logits are cast back to the clean output's dtype).
+    Raises UsageError on a zero input distance.
     """
     if reduction not in REDUCTIONS:
         raise UsageError(
@@ -180,7 +187,9 @@ def lipschitz_penalty(
         for start in range(0, n * b, chunk):
             part = flat_noisy[start : start + chunk]
             clean = flat_clean[torch.arange(start, start + len(part), device=x.device) % b]
-            out_noisy.append(_logits(model(part)))
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
+                logits = _logits(model(part))
+            out_noisy.append(logits.to(out_clean.dtype))
             in_norm.append((clean - part.reshape(len(part), -1)).norm(dim=1))
     out_noisy = torch.cat(out_noisy).reshape(n, b, -1)  # [N, B, C], no grad
     in_norm = torch.cat(in_norm).reshape(n, b)  # ‖x_i − x̃_{i,n}‖₂, [N, B]
@@ -235,7 +244,8 @@ def lipschitz_forgetting(
             optimizer.zero_grad(set_to_none=True)
         x_noisy = perturb(x, options.n_samples, options.sigma, generator, options.clamp, lo, hi)
         loss = lipschitz_penalty(
-            model, x, x_noisy, reduction=options.reduction, chunk_size=options.chunk_size
+            model, x, x_noisy, reduction=options.reduction, chunk_size=options.chunk_size,
+            autocast_bf16=options.autocast_bf16,
         )
         value = loss.item()
         if not math.isfinite(value):

@@ -35,18 +35,23 @@ REFERENCE_NAMES = {
 }
 
 
-def predict(model: nn.Module, loader: Iterable, device: torch.device | str):
+def predict(model: nn.Module, loader: Iterable, device: torch.device | str, *,
+            autocast_bf16: bool = False):
     """Logits and labels of every sample of `loader`, in its order, in one no-grad pass.
 
     loader yields (x, y) batches (or (x, ..., y): the label is the last element).
     Returns (logits float32 cpu [N, C], labels int64 cpu [N]). Puts the model in eval mode.
+    autocast_bf16: run the forwards under bfloat16 autocast (faster on GPUs; the logits are
+    returned as float32 but carry bfloat16 rounding; off by default, see bench/README.md).
     """
     model.eval()
+    device_type = torch.device(device).type
     logits, labels = [], []
     with torch.no_grad():
         for batch in loader:
             x, y = batch[0], batch[-1]
-            out = model(x.to(device, non_blocking=True))
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast_bf16):
+                out = model(x.to(device, non_blocking=True))
             out = out[0] if isinstance(out, (tuple, list)) else out  # tuple: logits first
             logits.append(out.float().cpu())
             labels.append(torch.as_tensor(y).long().cpu())
@@ -107,6 +112,7 @@ def evaluate(
     forget_train: Iterable,
     forget_test_mask: torch.Tensor | None = None,
     task: str = "full_class",
+    autocast_bf16: bool = False,
 ) -> dict[str, float]:
     """All DESIGN §4 metrics from one inference pass over each of three loaders.
 
@@ -117,6 +123,7 @@ def evaluate(
     [len(test set)] or an int64 tensor of those positions. The retain- and forget-test
     accuracies are slices of the one test pass. Ignored for "random".
     task: "full_class" | "sub_class" | "random".
+    autocast_bf16: the inference passes in bfloat16 autocast (see `predict`).
 
     Returns acc_test, acc_retain_test, acc_retain_train, acc_forget_train, mia, and for
     full/sub-class acc_forget_test. Random task (published): acc_retain_test = acc_test.
@@ -126,9 +133,11 @@ def evaluate(
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}.")
     if task != "random" and forget_test_mask is None:
         raise UsageError(f"evaluate: task {task!r} needs forget_test_mask to split the test set.")
-    test_logits, test_labels = predict(model, test, device)
-    retain_logits, retain_labels = predict(model, retain_train, device)
-    forget_logits, forget_labels = predict(model, forget_train, device)
+    test_logits, test_labels = predict(model, test, device, autocast_bf16=autocast_bf16)
+    retain_logits, retain_labels = predict(model, retain_train, device,
+                                           autocast_bf16=autocast_bf16)
+    forget_logits, forget_labels = predict(model, forget_train, device,
+                                           autocast_bf16=autocast_bf16)
     for name, labels in (("test", test_labels), ("retain train", retain_labels),
                          ("forget train", forget_labels)):
         if len(labels) == 0:
