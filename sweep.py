@@ -7,7 +7,8 @@ Each non-empty line (lines starting with # are comments) is one command, split l
 shell would (no shell runs it). `-skip_done` is appended so an entry point skips a run whose
 result is already recorded for the same configuration and checkpoint: starting an interrupted
 sweep again reruns only what is missing. A failing job does not stop the others; the summary
-lists every failure with its command, last stderr line and log, and the exit code is 1. Each
+lists every failure with its command, last stderr line and log, and the exit code is 1
+(130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
 job's output goes to its own log file. Standard library only.
 """
 
@@ -34,6 +35,7 @@ SKIPPED_MARKER = "already recorded in"
 SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
 CPU = "cpu"
 INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
+KILL_AFTER_S = 30.0  # grace time of interrupted jobs before they are killed
 
 
 @dataclass
@@ -137,27 +139,30 @@ class Runner:
     def run(self, job: Job) -> Outcome:
         device = self.pool.slots.get()
         try:
-            if self.stop.is_set():
-                return Outcome(job, "not run")
             return self._run_on(job, device)
         finally:
             self.pool.slots.put(device)
 
     def _run_on(self, job: Job, device: str) -> Outcome:
+        if self.stop.is_set():
+            return Outcome(job, "not run", device=device)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.label)[:80].strip("-")
         log = self.log_dir / f"{job.index:04d}_{name}.log"
         started = time.perf_counter()
         last_error, skipped = "", False
         with open(log, "ab", buffering=0) as handle:
             handle.write(f"$ {shlex.join(job.argv)}\n# device: {device}\n".encode())
-            try:
-                process = subprocess.Popen(job.argv, stdout=handle, stderr=subprocess.PIPE,
-                                           stdin=subprocess.DEVNULL,
-                                           env=job_environment(device, self.cpu_jobs))
-            except OSError as error:
-                handle.write(f"cannot start: {error}\n".encode())
-                return Outcome(job, "failed", None, 0.0, f"cannot start: {error}", log, device)
-            with self.lock:
+            with self.lock:  # so an interrupt either sees this process or stops it starting
+                if self.stop.is_set():
+                    return Outcome(job, "not run", log=log, device=device)
+                try:
+                    process = subprocess.Popen(job.argv, stdout=handle, stderr=subprocess.PIPE,
+                                               stdin=subprocess.DEVNULL,
+                                               env=job_environment(device, self.cpu_jobs))
+                except OSError as error:
+                    handle.write(f"cannot start: {error}\n".encode())
+                    return Outcome(job, "failed", None, 0.0, f"cannot start: {error}", log,
+                                   device)
                 self.live[job.index] = process
             # stdout goes straight to the log; stderr passes through here to find the last
             # error line and the skip message. Both append to the same file (O_APPEND).
@@ -173,16 +178,27 @@ class Runner:
         seconds = time.perf_counter() - started
         if returncode == 0:
             return Outcome(job, "skipped" if skipped else "done", 0, seconds, "", log, device)
-        status = "not run" if self.stop.is_set() else "failed"
+        # Ctrl-C reaches the whole process group: a job that died of SIGINT was interrupted,
+        # even if it ended before this runner saw the signal. It recorded nothing.
+        interrupted = self.stop.is_set() or returncode in (-signal.SIGINT, INTERRUPTED)
+        status = "not run" if interrupted else "failed"
         return Outcome(job, status, returncode, seconds, last_error, log, device)
 
     def interrupt(self) -> None:
-        """Stop starting jobs and interrupt the running ones (they record nothing)."""
-        self.stop.set()
+        """Stop starting jobs and interrupt the running ones (they record nothing); kill
+        those still running after KILL_AFTER_S seconds."""
+        with self.lock:
+            self.stop.set()
+        self.send(signal.SIGINT)
+        timer = threading.Timer(KILL_AFTER_S, self.send, (signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
+
+    def send(self, signum: int) -> None:
         with self.lock:
             for process in self.live.values():
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+                    process.send_signal(signum)
 
 
 def make_log_dir(root: Path) -> Path:
@@ -220,10 +236,13 @@ def run_sweep(commands: list[list[str]], devices: list[str], log_root: Path, *,
             runner.interrupt()
             for future in pending:
                 future.cancel()
-            for future in pending:
-                if not future.cancelled():
-                    outcome = future.result()
-                    outcomes[outcome.job.index] = outcome
+            try:
+                for future in pending:
+                    if not future.cancelled():
+                        outcome = future.result()
+                        outcomes[outcome.job.index] = outcome
+            except KeyboardInterrupt:  # a second Ctrl-C: do not wait for the grace time
+                runner.send(signal.SIGKILL)
     ordered = [outcomes.get(job.index, Outcome(job, "not run")) for job in jobs]
     return ordered, log_dir
 
@@ -243,11 +262,15 @@ def summary(outcomes: list[Outcome], seconds: float, log_dir: Path) -> str:
              f"(already recorded), {counts['failed']} failed"
              + (f", {counts['not run']} not run" if counts["not run"] else "")
              + f" in {seconds:.1f} s; logs in {log_dir}"]
+    if counts["not run"]:
+        lines.append("sweep: interrupted; the same command again resumes (recorded runs are "
+                     "skipped)")
     failures = [o for o in outcomes if o.status == "failed"]
     if failures:
         lines.append("failed:")
     for outcome in failures:
-        lines.append(f"  [exit {outcome.returncode}] {shlex.join(outcome.job.argv)}")
+        code = "not started" if outcome.returncode is None else f"exit {outcome.returncode}"
+        lines.append(f"  [{code}] {shlex.join(outcome.job.argv)}")
         lines.append(f"      {outcome.last_error or '(no stderr output)'}")
         lines.append(f"      log: {outcome.log}")
     return "\n".join(lines)

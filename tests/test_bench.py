@@ -1,0 +1,204 @@
+"""The benchmarks run at tiny sizes, and their literal re-statements agree with the tool.
+
+Speed is never asserted here (bench/ measures it); only that each benchmark runs and that the
+literal procedures compute what the tool computes: the same JiT loss and update for the same
+noise, the same metrics up to the published per-batch averaging, the same input tensors.
+Also the bfloat16 autocast options (off: bit-identical; on: close, float32 results).
+"""
+
+import copy
+import json
+
+import pytest
+import torch
+from data_files import write_fashion_mnist
+
+import datasets
+import experiment
+import metrics
+from bench import bench_bf16, bench_eval, bench_jit, gpu_check, literal
+from lipschitz import JitOptions, lipschitz_forgetting, lipschitz_penalty, perturb
+from models import build_model
+
+SPEC = datasets.DATASETS["FashionMNIST"]
+
+
+def cnn(seed: int = 0, classes: int = 10) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model("CNN", classes)
+
+
+@pytest.fixture(scope="module")
+def fashion_dir(tmp_path_factory):
+    """Tiny Fashion-MNIST files: 300 train (30 per class), 50 test (5 per class)."""
+    return str(write_fashion_mnist(tmp_path_factory.mktemp("fashion"), n_train=300, n_test=50))
+
+
+# ---------------------------------------------------------------- literal JiT
+
+
+@pytest.mark.parametrize("form", ["default", "published"])
+def test_literal_jit_gives_the_tools_losses_and_weights(form):
+    model = cnn().double()
+    generator = torch.Generator().manual_seed(3)
+    loader = [(torch.randn(4, 3, 32, 32, generator=generator, dtype=torch.float64), None)
+              for _ in range(3)]
+    if form == "default":
+        options = JitOptions(sigma=0.5, eta=0.05, n_samples=3, seed=7)
+    else:  # published quirks; train mode is deterministic for the CNN (no dropout, no BN)
+        options = JitOptions.reference(0.5, 0.05, 3, seed=7)
+    valid_range = datasets.valid_range(SPEC)
+    tool, lit = copy.deepcopy(model), copy.deepcopy(model)
+    stats = lipschitz_forgetting(tool, loader, "cpu", options, valid_range)
+    lit.train(options.train_mode)
+    losses = literal.literal_jit(
+        lit, loader, "cpu", sigma=options.sigma, eta=options.eta, n_samples=options.n_samples,
+        generator=torch.Generator().manual_seed(7), clamp=options.clamp,
+        valid_range=valid_range, clear_grads=not options.accumulate_grads)
+    assert stats["n_steps"] == len(losses) == 3
+    assert stats["loss_first"] == pytest.approx(losses[0], rel=1e-12)
+    assert stats["loss_last"] == pytest.approx(losses[-1], rel=1e-12)
+    assert stats["loss_mean"] == pytest.approx(sum(losses) / 3, rel=1e-12)
+    moved = max((p - q).abs().max().item() for p, q in zip(tool.parameters(),
+                                                           model.parameters()))
+    assert moved > 1e-6  # the steps did change the weights
+    for p, q in zip(tool.parameters(), lit.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-12)
+
+
+def test_literal_noise_matches_perturb():
+    x = torch.rand(5, 3, 8, 8) * 4 - 2
+    lo, hi = datasets.valid_range(SPEC)
+    for clamp in ("batch", "data_range", "none"):
+        tool = perturb(x, 4, 0.7, torch.Generator().manual_seed(1), clamp, lo, hi)
+        eps = torch.randn((4, *x.shape), generator=torch.Generator().manual_seed(1))
+        for n in range(4):
+            lit = literal.add_gaussian_noise(x.clone(), eps[n], 0.7, clamp, (lo, hi))
+            assert torch.equal(tool[n], lit)
+
+
+# ---------------------------------------------------------------- literal data and evaluation
+
+
+@pytest.mark.parametrize("image_size", [32, 48])
+def test_literal_lists_hold_the_tools_batches(fashion_dir, image_size):
+    train = datasets.load_split("FashionMNIST", True, fashion_dir)
+    test = datasets.load_split("FashionMNIST", False, fashion_dir)
+    split = datasets.full_class_split(train.labels, test.labels, 2)
+    lists = literal.published_data("FashionMNIST", 10, 2, fashion_dir, image_size, 16)
+    for listed, images, indices in ((lists.forget_train_dl, train, split.forget_train),
+                                    (lists.forget_valid_dl, test, split.forget_test)):
+        x_lit = torch.stack([item[0] for item in listed.dataset])
+        y_lit = torch.tensor([item[2] for item in listed.dataset])
+        x, y = next(iter(datasets.BatchLoader(images, indices, 1000, spec=SPEC,
+                                              image_size=image_size)))
+        assert torch.equal(y, y_lit)
+        torch.testing.assert_close(x, x_lit, rtol=0, atol=1e-5)  # antialias'd Resize: rounding
+    assert len(lists.retain_train_dl.dataset) == len(split.retain_train) == 270
+    assert len(lists.retain_valid_dl.dataset) == len(split.retain_test) == 45
+    retain_labels = [item[2] for item in lists.retain_valid_dl.dataset]
+    assert retain_labels == sorted(retain_labels)  # published lists are in class order
+
+
+def test_literal_evaluation_equals_the_tools_up_to_batch_means(fashion_dir):
+    train = datasets.load_split("FashionMNIST", True, fashion_dir)
+    test = datasets.load_split("FashionMNIST", False, fashion_dir)
+    split = datasets.full_class_split(train.labels, test.labels, 0)
+    model = cnn(1)
+    config = experiment.RunConfig(task="full_class", net="CNN", dataset="FashionMNIST",
+                                  num_classes=10, method="baseline", weight_path="",
+                                  eval_batch_size=64)
+    ours = experiment.evaluate(model, config, SPEC, train, test, split, "cpu")
+    lists = literal.published_data("FashionMNIST", 10, 0, fashion_dir, 32, batch_size=16)
+    theirs = literal.metric_scores(model, lists, "cpu")
+    as_published = bench_eval.tool_as_published(model, test, SPEC, 0, "cpu", 16)
+    for name in ("TestAcc", "RetainTestAcc", "Df"):
+        assert as_published[name] == pytest.approx(theirs[name], abs=1e-4)
+    assert ours["mia"] == theirs["MIA"]
+    # The attack's feature: batch-1 float32 entropies equal the tool's batched float64 ones.
+    x_f, _, x_r, _ = literal.get_membership_attack_data(
+        lists.retain_train_dl, lists.forget_train_dl, lists.valid_dl, model)
+    loader = datasets.BatchLoader(train, split.forget_train, 64, spec=SPEC, image_size=32)
+    logits, _ = metrics.predict(model, loader, "cpu")
+    tool_entropy = metrics.entropy(torch.softmax(logits.double(), dim=1))
+    torch.testing.assert_close(torch.from_numpy(x_f).flatten().double(), tool_entropy,
+                               rtol=0, atol=1e-5)
+    assert len(x_r) == len(split.retain_train) + len(test)
+
+
+# ---------------------------------------------------------------- bfloat16 options
+
+
+def test_bf16_autocast_off_is_identical_on_is_close():
+    model = cnn(2).eval()
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    noisy = perturb(x, 3, 0.5, torch.Generator().manual_seed(1), "none")
+    base = lipschitz_penalty(model, x, noisy)
+    assert torch.equal(lipschitz_penalty(model, x, noisy, autocast_bf16=False), base)
+    low = lipschitz_penalty(model, x, noisy, autocast_bf16=True)
+    assert low.dtype == torch.float32 and low.requires_grad
+    assert low.item() == pytest.approx(base.item(), rel=0.2)
+
+
+def test_bf16_option_runs_jit_and_evaluation(fashion_dir):
+    model = cnn(3)
+    loader = [(torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(5)), None)]
+    options = JitOptions(sigma=0.5, eta=1e-3, n_samples=2, autocast_bf16=True)
+    stats = lipschitz_forgetting(model, loader, "cpu", options, datasets.valid_range(SPEC))
+    assert stats["n_steps"] == 1 and stats["loss_first"] > 0
+    test = datasets.load_split("FashionMNIST", False, fashion_dir)
+    batches = datasets.BatchLoader(test, None, 16, spec=SPEC, image_size=32)
+    logits, labels = metrics.predict(model, batches, "cpu")
+    same, _ = metrics.predict(model, batches, "cpu", autocast_bf16=False)
+    low, low_labels = metrics.predict(model, batches, "cpu", autocast_bf16=True)
+    assert torch.equal(same, logits) and torch.equal(low_labels, labels)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, logits, rtol=0.05, atol=0.05)
+    scores = metrics.evaluate(model, "cpu", test=batches, retain_train=batches,
+                              forget_train=batches, forget_test_mask=test.labels == 0,
+                              autocast_bf16=True)
+    assert 0.0 <= scores["mia"] <= 1.0
+
+
+# ---------------------------------------------------------------- the benchmarks themselves
+
+
+def test_bench_jit_quick_agrees(tmp_path):
+    out = bench_jit.main(["--quick", "--reps", "1", "--json", str(tmp_path / "jit.json")])
+    assert [n["net"] for n in out["networks"]] == ["CNN", "ViT (tiny, 32 px)"]
+    for network in out["networks"]:
+        check = network["check"]
+        assert check["loss_abs_diff"] <= 1e-5 * abs(check["loss_tool"])
+        assert check["update_max_abs_diff"] <= 1e-3 * check["update_max_abs"] + 1e-9
+        assert len(network["times"]["tool"]) == 1
+    assert json.loads((tmp_path / "jit.json").read_text())["networks"]
+
+
+def test_bench_eval_quick_agrees(tmp_path):
+    out = bench_eval.main(["--quick", "--reps", "1", "--cache", str(tmp_path)])
+    assert out["n_train"] == 300 and out["n_test"] == 50
+    assert all(diff <= 1e-4 for diff in out["abs_diff"].values())
+    assert out["literal_over_tool"]["median"] > 0
+
+
+def test_bench_bf16_quick(tmp_path):
+    out = bench_bf16.main(["--quick", "--reps", "1", "--cache", str(tmp_path)])
+    assert [move["sigma"] for move in out["jit"]] == [0.5, 0.01]
+    assert set(out["eval_delta"]) == set(out["eval_fp32"])
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_runs_every_benchmark(tmp_path):
+    """The GPU check's dry mode: all six steps (incl. the whole-run and memory benchmarks,
+    which start their own processes) at tiny sizes on the CPU."""
+    code = gpu_check.main(["--dry", "--out", str(tmp_path / "out" / "gpu_check.txt"),
+                           "--cache", str(tmp_path / "cache")])
+    text = (tmp_path / "out" / "gpu_check.txt").read_text()
+    assert code == 0, text
+    for name, *_ in gpu_check.STEPS:
+        assert json.loads((tmp_path / "out" / f"{name}.json").read_text()), name
+    run = json.loads((tmp_path / "out" / "run_fashion.json").read_text())["shapes"][0]
+    tool, lit = run["runs"]["tool"][0]["metrics"], run["runs"]["literal"][0]["metrics"]
+    assert tool["MIA"] == lit["MIA"]  # same JiT arithmetic, same entropies
+    memory = json.loads((tmp_path / "out" / "memory.json").read_text())
+    assert memory["tool"]["peak_mb"] > 0 and len(memory["literal_points"]) == 2
