@@ -2,7 +2,8 @@
 
 Trains the compact CNN (and the retrained model without the class; both cached under
 checkpoints/ and resumed if interrupted), runs baseline, retrain, finetune and JiT on the
-class, and prints the scores.
+class, and prints the report's table (retained and forgotten test accuracy, MIA, the
+method's time) and where its plots are.
 """
 
 import sys
@@ -14,12 +15,13 @@ sys.path.insert(0, str(ROOT))
 
 import forget_full_class_main  # noqa: E402
 import pretrain_model  # noqa: E402
+import report  # noqa: E402
 import results  # noqa: E402
 
 NET, DATASET, CLASSES, FORGET = "CNN", "FashionMNIST", "10", "Sneaker"
 METHODS = ["baseline", "retrain", "finetune", "lipschitz_forgetting"]
 RESULTS = "results/demo.jsonl"
-COLUMNS = ["acc_retain_test", "acc_forget_test", "mia", "method_s"]
+REPORT_DIR = "results/demo_report"
 
 
 def checked(code: int) -> None:
@@ -41,15 +43,12 @@ def main() -> int:
             *common[:6], "-method", method, "-forget_class", FORGET, "-weight_path", original,
             "-retrain_path", retrained, "-results", RESULTS, "-seed", "0"]))
     rows = results.read_rows(RESULTS)[first_row:]
-    print()
-    print(f"Forgetting '{FORGET}' from {NET} on {DATASET} (seed 0)")
-    print("| method | " + " | ".join(COLUMNS) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
-    for row in rows:
-        values = {**row["metrics"], "method_s": row["method_s"]}
-        print(f"| {row['method']} | " + " | ".join(f"{values[c]:.3f}" if c == "mia"
-                                                  else f"{values[c]:.2f}" for c in COLUMNS) + " |")
-    print(f"\nresults: {RESULTS}; total wall time {time.perf_counter() - started:.0f} s")
+    text, files = report.write_report(rows, Path(REPORT_DIR), task="full_class",
+                                      dataset=DATASET, net=NET)
+    print(f"\nForgetting '{FORGET}' from {NET} on {DATASET} (seed 0)\n")
+    print(text)
+    print(f"\nresults: {RESULTS}; tables and plots: {REPORT_DIR}/; "
+          f"total wall time {time.perf_counter() - started:.0f} s")
     return 0
 
 
