@@ -16,7 +16,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from errors import UsageError
@@ -91,6 +90,8 @@ def membership_attack(
     current sklearn removed that argument, so this is the plain binary fit. With one feature and
     thousands of points the two differ only through the slightly different L2 penalty.
     """
+    from sklearn.linear_model import LogisticRegression  # slow import: only when needed
+
     sets = {"member": member_entropy, "non-member": nonmember_entropy, "queried": queried_entropy}
     for name, values in sets.items():
         if len(values) == 0:

@@ -2,7 +2,6 @@
 
 import torch
 from torch import nn
-from torchvision.models import vgg11
 
 
 class VGG16(nn.Module):
@@ -23,6 +22,10 @@ class VGG16(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        # Imported here: importing torchvision costs seconds (it loads torch._dynamo), which
+        # every entry point would pay even for other networks.
+        from torchvision.models import vgg11
+
         self.model = vgg11(weights=None)  # random init; never downloads
         self.fc = nn.Linear(1000, num_classes)
 
