@@ -88,6 +88,9 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(jit, "jit_clamp", choices=["data_range", "batch", "none"], default=None)
     flag(jit, "jit_train_mode", choices=["on", "off"], default=None)
     flag(jit, "jit_reduction", choices=["sum", "mean"], default=None)
+    flag(parser, "bf16", action="store_true",
+         help="run JiT's perturbed copies and the evaluation in bfloat16 autocast (off by "
+              "default; measured in bench/bench_bf16.py)")
     base = parser.add_argument_group("baselines")
     flag(base, "retrain_path", default=None,
          help="retrain: load this retrained checkpoint instead of training from scratch")
@@ -114,7 +117,8 @@ def jit_hyperparameters(args, jit_table: dict) -> dict:
     JitOptions(**chosen).validate()
     return dict(chosen, batch_size=args.b, reference=args.jit_reference,
                 accumulate_grads=on_off(args.jit_accumulate_grads), clamp=args.jit_clamp,
-                train_mode=on_off(args.jit_train_mode), reduction=args.jit_reduction)
+                train_mode=on_off(args.jit_train_mode), reduction=args.jit_reduction,
+                autocast_bf16=args.bf16)
 
 
 def method_hyperparameters(args, tables: dict) -> dict:
@@ -172,6 +176,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         hyperparameters=method_hyperparameters(args, tables),
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
+        autocast_bf16=args.bf16,
     )
 
 

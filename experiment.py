@@ -54,6 +54,7 @@ class RunConfig:
     wandb_project: str = ""  # published project name (logged only when wandb is enabled)
     wandb_name: str = ""  # published run name
     skip_done: bool = False  # return the recorded row if this exact run already succeeded
+    autocast_bf16: bool = False  # evaluation forwards in bfloat16 autocast (speed; see bench/)
 
 
 def seed_everything(seed: int) -> None:
@@ -205,7 +206,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device)
         test=loader(test_set, None), forget_test_mask=split.forget_test,
         retain_train=loader(train_set, split.retain_train),
         forget_train=loader(train_set, split.forget_train),
-        task=config.task,
+        task=config.task, autocast_bf16=config.autocast_bf16,
     )
 
 

@@ -15,6 +15,7 @@ def lipschitz_forgetting(
     sigma: float, eta: float, n_samples: int = 25, batch_size: int | None = None,
     reference: bool = False, accumulate_grads: bool | None = None, clamp: str | None = None,
     train_mode: bool | None = None, reduction: str | None = None, chunk_size: int = 0,
+    autocast_bf16: bool = False,
 ) -> nn.Module:
     """Zero-shot: smooth the model around each forget sample (reads the forget set only).
 
@@ -30,6 +31,7 @@ def lipschitz_forgetting(
         if value is not None:
             setattr(options, name, value)
     options.chunk_size = chunk_size
+    options.autocast_bf16 = autocast_bf16
     options.seed = data.seed
     options.validate()
     # Published forget loader: not shuffled, batch `-b` (the sum over the batch makes the step

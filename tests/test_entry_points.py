@@ -381,3 +381,17 @@ def test_failing_method_records_a_failed_row_and_raises(world, tmp_path, capsys,
     # A failed row is not "done": the same command with -skip_done runs again.
     assert invoke(forget_full_class_main.main, argv, capsys).code == 0
     assert [r["status"] for r in rows(results)] == ["failed", "ok"]
+
+
+def test_bf16_flag_reaches_jit_and_evaluation(world, tmp_path, capsys):
+    """-bf16: recorded in the config and the JiT hyperparameters, the run completes, and it
+    counts as a different experiment from the float32 one (its config key differs)."""
+    plain, low = tmp_path / "plain.jsonl", tmp_path / "bf16.jsonl"
+    assert invoke(forget_full_class_main.main, published_full(world, plain), capsys).code == 0
+    outcome = invoke(forget_full_class_main.main, [*published_full(world, low), "-bf16"], capsys)
+    assert outcome.code == 0, outcome.err
+    row, reference = only_row(low), only_row(plain)
+    check_scores(row, "full_class")
+    assert row["config"]["autocast_bf16"] is True
+    assert row["config"]["hyperparameters"]["autocast_bf16"] is True
+    assert row["config_key"] != reference["config_key"]
