@@ -40,10 +40,11 @@ from errors import UsageError
 
 CLAMPS = ("data_range", "batch", "none")
 REDUCTIONS = ("sum", "mean")
-# Images per no-grad forward of the perturbed copies at 32 px (scaled by pixel count).
-# On a CPU, chunks that keep activations in cache are faster (measured on the 2-core CPU with
-# the CNN: 512 images 8.0 s vs 4096 images 32 s for the same work); a GPU wants big batches.
-_AUTO_CHUNK_IMAGES_32PX = {"cpu": 512, "cuda": 4096}
+# Images per no-grad forward of the perturbed copies on a GPU at 32 px (scaled by pixel
+# count, never below one repetition of the batch). On a CPU one repetition of the batch per
+# forward is fastest (measured in bench/bench_jit.py: larger chunks lose to cache misses, and
+# smaller ones at 224 px multiply the number of forwards).
+_AUTO_CHUNK_IMAGES_32PX_GPU = 4096
 
 
 @dataclass
@@ -178,8 +179,8 @@ def lipschitz_penalty(
         chunk = chunk_size
     else:
         pixels = math.prod(x.shape[2:]) if x.dim() > 2 else 1024
-        per_32px = _AUTO_CHUNK_IMAGES_32PX.get(x.device.type, 4096)
-        chunk = max(1, per_32px * 1024 // pixels)
+        per_32px = _AUTO_CHUNK_IMAGES_32PX_GPU if x.device.type == "cuda" else 0
+        chunk = max(b, per_32px * 1024 // pixels)
     flat_noisy = x_noisy.reshape(n * b, *x.shape[1:])  # row n·B + i is x̃_{i,n}
     flat_clean = x.detach().reshape(b, -1)
     out_noisy, in_norm = [], []
@@ -259,6 +260,7 @@ def lipschitz_forgetting(
                 f"JiT: the gradient became non-finite at batch {k}; lower eta or check the model."
             )
         optimizer.step()
+        del x_noisy, loss  # free the N copies before the next batch draws its own
         losses.append(value)
         n_images += len(x)
     if not losses:

@@ -8,7 +8,10 @@ Per network, on one batch of B forget images:
   tool    = `lipschitz.lipschitz_forgetting` over that batch (perturb, the chunked no-grad
             forwards, the clean forward, backward, SGD step: exactly what a run does per batch);
   literal = `bench.literal.literal_jit` (spec §3: per repetition deepcopy, noise, clamp,
-            no-grad forward), in the cleared form the tool uses by default;
+            no-grad forward), in the cleared form the tool uses by default, with the tool's
+            noise draws (so the check below can compare);
+  literal_cpu_noise = the same loop with the published noise: each repetition drawn on the
+            CPU and copied to the device (timed by default on CUDA, --published-noise);
   limit   = (N+1) forwards and one backward at batch size B, nothing else: the model compute
             any implementation must do.
 First both are run once from the same weights and the same noise, and the losses and
@@ -128,20 +131,34 @@ def bench_network(net: str, args, device: torch.device) -> dict:
                     n_samples=options.n_samples, generator=generator, clamp=options.clamp,
                     valid_range=valid_range, clear_grads=True)
 
-    times = alternate({"tool": tool, "literal": lit,
-                       "limit": lambda: model_compute(model, x, args.n_samples)},
-                      args.reps, device)
+    def lit_published_noise():
+        model.eval()
+        literal_jit(model, [(x, None)], device, sigma=options.sigma, eta=options.eta,
+                    n_samples=options.n_samples, generator=torch.Generator().manual_seed(0),
+                    clamp=options.clamp, valid_range=valid_range, clear_grads=True,
+                    noise="published")
+
+    variants = {"tool": tool, "literal": lit,
+                "limit": lambda: model_compute(model, x, args.n_samples)}
+    if args.published_noise:
+        variants["literal_cpu_noise"] = lit_published_noise
+    times = alternate(variants, args.reps, device)
     speedup = ratio(times["literal"], times["tool"])
     to_limit = ratio(times["tool"], times["limit"])
     for name, values in times.items():
-        emit(f"  {name:8s} s/step {spread(values)}")
+        emit(f"  {name:17s} s/step {spread(values)}")
     images_s = [args.batch / t for t in times["tool"]]
     emit(f"  tool: {spread(images_s)} forget images/s")
     emit(f"  literal / tool = {show_ratio(speedup)}   (target: >= 1 on a CPU, >= 3 on a GPU)")
+    out = {"net": label, "batch": args.batch, "n_samples": args.n_samples, "check": check,
+           "times": times, "literal_over_tool": speedup, "tool_over_limit": to_limit,
+           "forget_images_per_s": images_s}
+    if args.published_noise:
+        out["literal_cpu_noise_over_tool"] = ratio(times["literal_cpu_noise"], times["tool"])
+        emit(f"  literal with the published CPU noise / tool = "
+             f"{show_ratio(out['literal_cpu_noise_over_tool'])}")
     emit(f"  tool / limit   = {show_ratio(to_limit)}   (target: <= 1.2 on a CPU)")
-    return {"net": label, "batch": args.batch, "n_samples": args.n_samples, "check": check,
-            "times": times, "literal_over_tool": speedup, "tool_over_limit": to_limit,
-            "forget_images_per_s": images_s}
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -158,6 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--vit-image", type=int, default=224)
     parser.add_argument("--chunk", type=int, default=0,
                         help="tool's images per no-grad forward (JitOptions.chunk_size; 0 = auto)")
+    parser.add_argument("--published-noise", action="store_true", default=None,
+                        help="also time the literal loop with the published noise (each "
+                             "repetition drawn on the CPU and copied over; default on CUDA)")
     parser.add_argument("--bf16", action="store_true",
                         help="tool's perturbed forwards in bfloat16 autocast")
     parser.add_argument("--quick", action="store_true",
@@ -172,6 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.nets, args.batch, args.n_samples, args.vit_image = "CNN,ViT", 4, 3, 32
         args.reps = args.reps or 2
     args.reps = args.reps or (5 if device.type == "cuda" else 2)
+    if args.published_noise is None:
+        args.published_noise = device.type == "cuda"
     args.vit_size = args.vit_size or ("small" if device.type == "cuda" else "tiny")
     emit(f"JiT step benchmark on {describe_machine(device)}")
     results = [bench_network(net, args, device) for net in args.nets.split(",")]

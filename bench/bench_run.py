@@ -113,7 +113,8 @@ def literal_run(setup: dict, args, work: Path, rep: int) -> dict:
            "--net", args.net, "--weight-path", setup["weights"], "--data-dir",
            setup["data_dir"], "--device", args.device, "--seed", "0",
            "--sigma", str(jit["sigma"]), "--eta", str(jit["eta"]),
-           "--n-samples", str(jit["n_samples"]), "--jit-form", args.jit_form, "--json", str(out)]
+           "--n-samples", str(jit["n_samples"]), "--jit-form", args.jit_form,
+           "--noise", args.literal_noise, "--json", str(out)]
     wall = run_child(cmd, args.timeout)
     result = json.loads(out.read_text())
     return {"wall_s": wall, "data_s": result["data_s"], "method_s": result["method_s"],
@@ -123,7 +124,9 @@ def literal_run(setup: dict, args, work: Path, rep: int) -> dict:
 
 
 def bench_shape(shape: str, args) -> dict:
+    started = time.perf_counter()
     setup = prepare(shape, args)
+    emit(f"  ({shape}: data and checkpoint ready in {time.perf_counter() - started:.0f} s)")
     runs: dict[str, list[dict]] = {"tool": [], "literal": []}
     with tempfile.TemporaryDirectory(prefix="bench_run_") as work:
         for rep in range(args.reps):
@@ -131,6 +134,10 @@ def bench_shape(shape: str, args) -> dict:
             for name in order:
                 run = tool_run if name == "tool" else literal_run
                 runs[name].append(run(setup, args, Path(work), rep))
+                done = runs[name][-1]
+                emit(f"  ({shape} repetition {rep + 1}, {name}: wall {done['wall_s']:.1f} s; "
+                     f"data {done['data_s']:.1f}, JiT {done['method_s']:.1f}, evaluation "
+                     f"{done['eval_s']:.1f} s)")
     lit = runs["literal"][-1]
     emit(f"\n== {shape}: {setup['data']}, {lit['n_train']} train / {lit['n_test']} test images, "
          f"forget {setup['forget']} = {lit['n_forget']} images; {args.net} "
@@ -170,6 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--generated", action="store_true",
                         help="generated Fashion-MNIST-shaped data even if the real one exists")
     parser.add_argument("--jit-form", choices=["published", "default"], default="published")
+    parser.add_argument("--literal-noise", choices=["shared", "published"], default="shared",
+                        help="literal JiT noise: the tool's draws (same metrics) or the "
+                             "published per-repetition CPU draws (slower on a GPU)")
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per process")
     parser.add_argument("--threads", type=int, default=None,

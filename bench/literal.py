@@ -14,11 +14,11 @@ device and data:
       per class (get_classwise_ds, build_retain_forget_sets), DataLoaders over the lists.
 
 Two departures, both stated where they happen:
-* JiT's noise comes from the same generator sequence as `lipschitz.perturb` (one [N, B, ...]
-  draw per batch on the device, sliced per repetition) so the tool and this loop can be checked
-  to give the same loss and update. The published code drew every repetition on the CPU and
-  copied it to the device, which is slower on a GPU: this loop is, if anything, faster than
-  the published one.
+* JiT's noise (noise="shared", the default) comes from the same generator sequence as
+  `lipschitz.perturb` (one [N, B, ...] draw per batch on the device, sliced per repetition) so
+  the tool and this loop can be checked to give the same loss and update. The published code
+  drew every repetition on the CPU and copied it to the device (noise="published"), which
+  costs more on a GPU: with "shared" this loop is, if anything, faster than the published one.
 * The attack is a binary logistic regression: current scikit-learn rejects the published
   `multi_class="multinomial"` (spec §8 item 16), so both sides use the same fit.
 """
@@ -60,11 +60,14 @@ def add_gaussian_noise(x: torch.Tensor, eps: torch.Tensor, sigma: float, clamp: 
 def literal_jit(model: nn.Module, forget_loader, device: torch.device | str, *, sigma: float,
                 eta: float, n_samples: int, generator: torch.Generator, clamp: str = "batch",
                 valid_range: tuple[torch.Tensor, torch.Tensor] | None = None,
-                clear_grads: bool = False) -> list[float]:
+                clear_grads: bool = False, noise: str = "shared") -> list[float]:
     """`Lipschitz.modify_weight` as published: one pass, one SGD(lr=η) step per batch, the
     loss (1/N) Σ_n Σ_i ‖f(x_i) − f(x̃_{i,n})‖₂ / ‖x_i − x̃_{i,n}‖₂ built one repetition at a time.
     The model's mode is left as the caller set it (published: train mode). Returns the loss of
-    every batch. clear_grads=False: `.grad` is cleared once, before the loop (published)."""
+    every batch. clear_grads=False: `.grad` is cleared once, before the loop (published).
+    noise "shared": one [N, B, ...] draw per batch from `generator` on the device, as
+    lipschitz.perturb draws it; "published": each repetition drawn on the CPU from
+    `generator` (a CPU generator) and copied to the device, as the published code does."""
     opt_new = torch.optim.SGD(model.parameters(), lr=eta)  # plain SGD, as published
     opt_new.zero_grad()  # once, before the loop only
     losses = []
@@ -73,12 +76,14 @@ def literal_jit(model: nn.Module, forget_loader, device: torch.device | str, *, 
         if clear_grads:
             opt_new.zero_grad()
         out = model(x)  # with grad, reused for all N repetitions
-        # Same draws as lipschitz.perturb: [N, B, C, H, W] at once; repetition n uses eps[n].
-        eps = torch.randn((n_samples, *x.shape), generator=generator, device=x.device,
-                          dtype=x.dtype)
+        if noise == "shared":  # lipschitz.perturb's draws: [N, B, C, H, W], repetition n = eps[n]
+            eps = torch.randn((n_samples, *x.shape), generator=generator, device=x.device,
+                              dtype=x.dtype)
         loss = 0
         for n in range(n_samples):
-            x2 = add_gaussian_noise(copy.deepcopy(x), eps[n], sigma, clamp, valid_range)
+            step = eps[n] if noise == "shared" else (
+                torch.randn(x.size(), generator=generator).to(x.device))  # CPU, then copied
+            x2 = add_gaussian_noise(copy.deepcopy(x), step, sigma, clamp, valid_range)
             with torch.no_grad():
                 out2 = model(x2)
             in_norm = torch.linalg.norm(torch.flatten(x, 1) - torch.flatten(x2, 1), dim=1)

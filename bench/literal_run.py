@@ -45,6 +45,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jit-form", choices=["published", "default"], default="published",
                         help="published: train mode, batch clamp, .grad never cleared; "
                              "default: the tool's default form (eval, data range, cleared)")
+    parser.add_argument("--noise", choices=["shared", "published"], default="shared",
+                        help="JiT noise: the tool's draws (shared, same results) or drawn per "
+                             "repetition on the CPU and copied over (published)")
     parser.add_argument("--limit-train", type=int, default=None, help="first N train items")
     parser.add_argument("--limit-test", type=int, default=None, help="first N test items")
     parser.add_argument("--json", default=None, help="write the result here")
@@ -77,12 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
         model.eval()
     synchronize(device)
     phase = time.perf_counter()
-    generator = torch.Generator(device=device).manual_seed(args.seed)  # as the tool seeds it
+    generator = torch.Generator(device=device if args.noise == "shared" else "cpu")
+    generator.manual_seed(args.seed)  # as the tool seeds its noise generator
     losses = literal.literal_jit(
         model, data.forget_train_dl, device, sigma=args.sigma, eta=args.eta,
         n_samples=args.n_samples, generator=generator,
         clamp="batch" if published else "data_range", valid_range=datasets.valid_range(spec),
-        clear_grads=not published)
+        clear_grads=not published, noise=args.noise)
     synchronize(device)
     method_s = time.perf_counter() - phase
 

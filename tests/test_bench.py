@@ -66,6 +66,14 @@ def test_literal_jit_gives_the_tools_losses_and_weights(form):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-12)
 
 
+def test_literal_jit_with_the_published_cpu_noise_runs():
+    model = cnn()
+    loader = [(torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)), None)] * 2
+    losses = literal.literal_jit(model, loader, "cpu", sigma=0.5, eta=1e-3, n_samples=2,
+                                 generator=torch.Generator().manual_seed(0), noise="published")
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)
+
+
 def test_literal_noise_matches_perturb():
     x = torch.rand(5, 3, 8, 8) * 4 - 2
     lo, hi = datasets.valid_range(SPEC)
@@ -164,13 +172,15 @@ def test_bf16_option_runs_jit_and_evaluation(fashion_dir):
 
 
 def test_bench_jit_quick_agrees(tmp_path):
-    out = bench_jit.main(["--quick", "--reps", "1", "--json", str(tmp_path / "jit.json")])
+    out = bench_jit.main(["--quick", "--reps", "1", "--published-noise",
+                          "--json", str(tmp_path / "jit.json")])
     assert [n["net"] for n in out["networks"]] == ["CNN", "ViT (tiny, 32 px)"]
     for network in out["networks"]:
         check = network["check"]
         assert check["loss_abs_diff"] <= 1e-5 * abs(check["loss_tool"])
         assert check["update_max_abs_diff"] <= 1e-3 * check["update_max_abs"] + 1e-9
         assert len(network["times"]["tool"]) == 1
+        assert network["literal_cpu_noise_over_tool"]["median"] > 0
     assert json.loads((tmp_path / "jit.json").read_text())["networks"]
 
 
