@@ -70,6 +70,7 @@ def log_to_wandb(project: str, name: str, config: dict, metrics: dict, directory
     mode = wandb_mode()
     if mode == "disabled":
         return
+    os.environ.setdefault("WANDB_SILENT", "true")  # keep wandb's banner out of the run's output
     try:
         import wandb
 
