@@ -104,6 +104,10 @@ def membership_attack(
     return float(attack.predict(queried).mean())
 
 
+class DivergedModelError(RuntimeError):
+    """The model to be scored produces NaN or infinite logits."""
+
+
 def evaluate(
     model: nn.Module,
     device: torch.device | str,
@@ -143,6 +147,11 @@ def evaluate(
                          ("forget train", forget_labels)):
         if len(labels) == 0:
             raise UsageError(f"evaluate: the {name} set is empty.")
+    for name, logits in (("test", test_logits), ("retain train", retain_logits),
+                         ("forget train", forget_logits)):
+        if not bool(torch.isfinite(logits).all()):
+            raise DivergedModelError(f"the model's outputs on the {name} set are not finite: "
+                                     "the unlearning method diverged; no metrics recorded")
     scores = {
         "acc_test": accuracy(test_logits, test_labels),
         "acc_retain_train": accuracy(retain_logits, retain_labels),

@@ -146,3 +146,17 @@ def test_evaluate_rejects_bad_calls():
     with pytest.raises(UsageError, match="entries"):
         evaluate(LogitsAreInputs(), "cpu", test=test, retain_train=retain, forget_train=forget,
                  forget_test_mask=torch.tensor([True, False]))
+
+
+def test_evaluate_refuses_a_diverged_model():
+    """NaN logits (a method that diverged) stop evaluation with a clear error, not a score."""
+    import metrics
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            return torch.full((len(x), 2), float("nan"))
+
+    batches = [(torch.zeros(3, 1), torch.tensor([0, 1, 0]))]
+    with pytest.raises(metrics.DivergedModelError, match="not finite"):
+        metrics.evaluate(Broken(), "cpu", test=batches, retain_train=batches,
+                         forget_train=batches, forget_test_mask=torch.tensor([True, False, False]))
