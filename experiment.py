@@ -78,7 +78,8 @@ def run(config: RunConfig) -> dict:
     check_task_input(config)
     if not Path(config.weight_path).is_file():
         raise UsageError(f"checkpoint not found: {config.weight_path}")
-    key = config_key(config, file_sha256(config.weight_path))
+    checkpoint = file_sha256(config.weight_path)
+    key = config_key(config, checkpoint)
     if config.skip_done:
         done = [r for r in results.read_rows(config.results_path)
                 if r.get("config_key") == key and r.get("status") == "ok"]
@@ -86,7 +87,7 @@ def run(config: RunConfig) -> dict:
             log.info("already recorded in %s (config %s); skipped", config.results_path, key)
             return done[-1]
     try:
-        return _run(config, method)
+        return _run(config, method, checkpoint)
     except UsageError:
         raise
     except Exception as error:
@@ -107,7 +108,7 @@ def check_task_input(config: RunConfig) -> None:
         datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
 
 
-def _run(config: RunConfig, method) -> dict:
+def _run(config: RunConfig, method, checkpoint: str) -> dict:
     spec = datasets.DATASETS[config.dataset]
     seed_everything(config.seed)
     model = build_model(config.net, config.num_classes, **config.model_options)
@@ -160,7 +161,8 @@ def _run(config: RunConfig, method) -> dict:
     scores = evaluate(model, config, spec, train_set, test_set, split, device)
     eval_s = time.perf_counter() - started
 
-    row = result_row(config, description, scores, method_s, eval_s, data_s, str(device))
+    row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
+                     str(device))
     results.append_row(config.results_path, row)
     results.log_to_wandb(config.wandb_project, config.wandb_name, row["config"],
                          {**scores, **metrics.reference_view(scores, config.task),
@@ -210,11 +212,10 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device)
     )
 
 
-def result_row(config: RunConfig, description: str, scores: dict, method_s: float,
-               eval_s: float, data_s: float, device: str) -> dict:
-    """The JSON row recorded for one finished run."""
+def result_row(config: RunConfig, checkpoint: str, description: str, scores: dict,
+               method_s: float, eval_s: float, data_s: float, device: str) -> dict:
+    """The JSON row recorded for one finished run (`checkpoint`: its SHA-256)."""
     resolved = asdict(config)
-    checkpoint = file_sha256(config.weight_path)
     return {
         "status": "ok",
         "task": config.task, "method": config.method, "net": config.net,
