@@ -24,8 +24,10 @@ batches. On a small CNN trained on Fashion-MNIST (one class = 6,000 images = 47 
 published form took retained test accuracy from 90 % to 11 % for every σ in {0.5, 1} and
 η in {3e-4 … 1e-2}; the same loss with gradients cleared per step did not collapse.
 
-Speed: the N·B perturbed copies go through the model without grad in large chunks (never one
-repetition or one image at a time); the clean batch is forwarded once with grad.
+Speed and memory: the perturbed copies go through the model without grad in chunks of whole
+repetitions (one repetition of the batch per forward on a CPU, several on a GPU), each chunk
+drawn just before its forward, so only one chunk of copies exists at a time; the clean batch is
+forwarded once with grad.
 """
 
 import math
@@ -42,8 +44,8 @@ CLAMPS = ("data_range", "batch", "none")
 REDUCTIONS = ("sum", "mean")
 # Images per no-grad forward of the perturbed copies on a GPU at 32 px (scaled by pixel
 # count, never below one repetition of the batch). On a CPU one repetition of the batch per
-# forward is fastest (measured in bench/bench_jit.py: larger chunks lose to cache misses, and
-# smaller ones at 224 px multiply the number of forwards).
+# forward is fastest (measured in bench/bench_jit.py: larger chunks lose to cache misses) and
+# holds the fewest copies.
 _AUTO_CHUNK_IMAGES_32PX_GPU = 4096
 
 
@@ -58,7 +60,9 @@ class JitOptions:
     clamp: str = "data_range"  # data_range: per-channel valid range | batch: batch min/max | none
     train_mode: bool = False  # published: model left in train mode (dropout on)
     reduction: str = "sum"  # over the batch: sum (published) | mean
-    chunk_size: int = 0  # images per no-grad forward of the noisy copies; 0 = auto
+    # images per no-grad forward of the noisy copies, rounded down to whole repetitions of the
+    # batch (at least one); 0 = auto
+    chunk_size: int = 0
     seed: int = 0  # noise generator seed (dropout in train mode draws from the global RNG)
     # Run the no-grad forwards of the perturbed copies under bfloat16 autocast (the clean,
     # with-grad forward stays in full precision). Off by default: it changes the loss and the
@@ -129,13 +133,16 @@ def perturb(
 ) -> torch.Tensor:
     """N noisy copies x̃ = clamp(x + σε) of a batch x [B, C, H, W] -> [N, B, C, H, W].
 
-    ε is drawn in one call, shape [N, *x.shape], from `generator` on x's device and in x's dtype.
+    ε is drawn one repetition at a time (N draws of x's shape) from `generator`, on x's device
+    and in x's dtype, so drawing N copies in several calls gives the same values as one call.
     clamp: "data_range" bounds channel c to [lo[c], hi[c]] (lo, hi: [C]); "batch" bounds to
     x.min(), x.max() over the whole batch (published); "none" leaves x̃ unbounded (paper).
     """
     if clamp not in CLAMPS:
         raise UsageError(f"JiT: unknown clamp {clamp!r}; choose one of {', '.join(CLAMPS)}.")
-    noisy = torch.randn((n_samples, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+    noisy = torch.empty((n_samples, *x.shape), device=x.device, dtype=x.dtype)
+    for repetition in noisy:
+        torch.randn(x.shape, generator=generator, out=repetition)
     noisy.mul_(sigma).add_(x)  # in place: the copies are the largest tensor of a JiT step
     if clamp == "batch":
         noisy.clamp_(x.min(), x.max())
@@ -147,10 +154,33 @@ def perturb(
     return noisy
 
 
+def repetitions_per_forward(
+    model: nn.Module, x: torch.Tensor, n_samples: int, chunk_size: int = 0
+) -> int:
+    """How many repetitions of the batch x [B, ...] one no-grad forward of the copies takes.
+
+    chunk_size > 0 is in images, rounded down to whole repetitions (at least one). Auto (0):
+    one repetition on a CPU; on a GPU about 4096 images at 32 px, fewer for larger inputs.
+    With BatchNorm in train mode always one, so the batch statistics are those of the
+    published per-repetition forwards.
+    """
+    b = x.shape[0]
+    if model.training and _has_batchnorm(model):
+        return 1
+    if chunk_size > 0:
+        images = chunk_size
+    elif x.device.type == "cuda":
+        pixels = math.prod(x.shape[2:]) if x.dim() > 2 else 1024
+        images = _AUTO_CHUNK_IMAGES_32PX_GPU * 1024 // pixels
+    else:
+        images = b
+    return min(n_samples, max(1, images // b))
+
+
 def lipschitz_penalty(
     model: nn.Module,
     x: torch.Tensor,
-    x_noisy: torch.Tensor,
+    x_noisy: torch.Tensor | Iterable[torch.Tensor],
     out_clean: torch.Tensor | None = None,
     reduction: str = "sum",
     chunk_size: int = 0,
@@ -158,42 +188,35 @@ def lipschitz_penalty(
 ) -> torch.Tensor:
     """JiT loss of one batch: (1/N) Σ_n Σ_i ‖f(x_i) − sg[f(x̃_{i,n})]‖₂ / ‖x_i − x̃_{i,n}‖₂.
 
-    x: clean batch [B, ...]; x_noisy: its copies [N, B, ...]; out_clean: f(x) [B, C] if already
-    computed (with grad), else forwarded here. reduction "mean" divides the batch sum by B.
-    The N·B copies go through the model without grad in chunks of `chunk_size` images (0 = auto).
-    With BatchNorm in train mode the chunks are the N repetitions of B, so the batch statistics
-    match the published per-repetition forwards. autocast_bf16: run those no-grad forwards
-    under bfloat16 autocast (their logits are cast back to the clean output's dtype).
+    x: clean batch [B, ...]. x_noisy: its copies, either one tensor [N, B, ...] (split into
+    chunks of `repetitions_per_forward(chunk_size)` repetitions) or an iterable of chunks
+    [r, B, ...] that is consumed one chunk per no-grad forward, so a caller can draw each chunk
+    only when it is needed. out_clean: f(x) [B, C] if already computed (with grad), else
+    forwarded here. reduction "mean" divides the batch sum by B. autocast_bf16: run the no-grad
+    forwards under bfloat16 autocast (their logits are cast back to the clean output's dtype).
     Raises UsageError on a zero input distance.
     """
     if reduction not in REDUCTIONS:
         raise UsageError(
             f"JiT: unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}."
         )
-    n, b = x_noisy.shape[0], x.shape[0]
+    b = x.shape[0]
     if out_clean is None:
         out_clean = _logits(model(x))
-    if model.training and _has_batchnorm(model):
-        chunk = b
-    elif chunk_size > 0:
-        chunk = chunk_size
-    else:
-        pixels = math.prod(x.shape[2:]) if x.dim() > 2 else 1024
-        per_32px = _AUTO_CHUNK_IMAGES_32PX_GPU if x.device.type == "cuda" else 0
-        chunk = max(b, per_32px * 1024 // pixels)
-    flat_noisy = x_noisy.reshape(n * b, *x.shape[1:])  # row n·B + i is x̃_{i,n}
-    flat_clean = x.detach().reshape(b, -1)
-    out_noisy, in_norm = [], []
+    if isinstance(x_noisy, torch.Tensor):
+        x_noisy = x_noisy.split(repetitions_per_forward(model, x, len(x_noisy), chunk_size))
+    flat_clean = x.detach().reshape(1, b, -1)
+    out_noisy, in_norm = [], []  # per chunk: [r, B, C] logits and [r, B] input distances
     with torch.no_grad():
-        for start in range(0, n * b, chunk):
-            part = flat_noisy[start : start + chunk]
-            clean = flat_clean[torch.arange(start, start + len(part), device=x.device) % b]
+        for part in x_noisy:
+            r = part.shape[0]
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
-                logits = _logits(model(part))
-            out_noisy.append(logits.to(out_clean.dtype))
-            in_norm.append((clean - part.reshape(len(part), -1)).norm(dim=1))
-    out_noisy = torch.cat(out_noisy).reshape(n, b, -1)  # [N, B, C], no grad
-    in_norm = torch.cat(in_norm).reshape(n, b)  # ‖x_i − x̃_{i,n}‖₂, [N, B]
+                logits = _logits(model(part.reshape(r * b, *x.shape[1:])))
+            out_noisy.append(logits.to(out_clean.dtype).reshape(r, b, -1))
+            in_norm.append((flat_clean - part.reshape(r, b, -1)).norm(dim=2))
+            del part  # a drawn chunk is freed before the next one is drawn
+    out_noisy = torch.cat(out_noisy)  # [N, B, C], no grad
+    in_norm = torch.cat(in_norm)  # ‖x_i − x̃_{i,n}‖₂, [N, B]
     if bool((in_norm == 0).any()):
         raise UsageError(
             "JiT: a perturbed input equals its clean input (zero distance); "
@@ -243,10 +266,14 @@ def lipschitz_forgetting(
         x = _inputs(batch).to(device, non_blocking=True)
         if not options.accumulate_grads:
             optimizer.zero_grad(set_to_none=True)
-        x_noisy = perturb(x, options.n_samples, options.sigma, generator, options.clamp, lo, hi)
+        per_forward = repetitions_per_forward(model, x, options.n_samples, options.chunk_size)
+        chunks = (
+            perturb(x, min(per_forward, options.n_samples - first), options.sigma, generator,
+                    options.clamp, lo, hi)
+            for first in range(0, options.n_samples, per_forward)
+        )  # drawn lazily: one chunk of copies in memory at a time
         loss = lipschitz_penalty(
-            model, x, x_noisy, reduction=options.reduction, chunk_size=options.chunk_size,
-            autocast_bf16=options.autocast_bf16,
+            model, x, chunks, reduction=options.reduction, autocast_bf16=options.autocast_bf16
         )
         value = loss.item()
         if not math.isfinite(value):
@@ -260,7 +287,7 @@ def lipschitz_forgetting(
                 f"JiT: the gradient became non-finite at batch {k}; lower eta or check the model."
             )
         optimizer.step()
-        del x_noisy, loss  # free the N copies before the next batch draws its own
+        del loss  # free the graph before the next batch
         losses.append(value)
         n_images += len(x)
     if not losses:

@@ -15,7 +15,7 @@ device and data:
 
 Two departures, both stated where they happen:
 * JiT's noise (noise="shared", the default) comes from the same generator sequence as
-  `lipschitz.perturb` (one [N, B, ...] draw per batch on the device, sliced per repetition) so
+  `lipschitz.perturb` (one draw of the batch's shape per repetition, on the device) so
   the tool and this loop can be checked to give the same loss and update. The published code
   drew every repetition on the CPU and copied it to the device (noise="published"), which
   costs more on a GPU: with "shared" this loop is, if anything, faster than the published one.
@@ -65,8 +65,8 @@ def literal_jit(model: nn.Module, forget_loader, device: torch.device | str, *, 
     loss (1/N) Σ_n Σ_i ‖f(x_i) − f(x̃_{i,n})‖₂ / ‖x_i − x̃_{i,n}‖₂ built one repetition at a time.
     The model's mode is left as the caller set it (published: train mode). Returns the loss of
     every batch. clear_grads=False: `.grad` is cleared once, before the loop (published).
-    noise "shared": one [N, B, ...] draw per batch from `generator` on the device, as
-    lipschitz.perturb draws it; "published": each repetition drawn on the CPU from
+    noise "shared": each repetition drawn from `generator` on the device, as lipschitz.perturb
+    draws it; "published": each repetition drawn on the CPU from
     `generator` (a CPU generator) and copied to the device, as the published code does."""
     opt_new = torch.optim.SGD(model.parameters(), lr=eta)  # plain SGD, as published
     opt_new.zero_grad()  # once, before the loop only
@@ -76,13 +76,12 @@ def literal_jit(model: nn.Module, forget_loader, device: torch.device | str, *, 
         if clear_grads:
             opt_new.zero_grad()
         out = model(x)  # with grad, reused for all N repetitions
-        if noise == "shared":  # lipschitz.perturb's draws: [N, B, C, H, W], repetition n = eps[n]
-            eps = torch.randn((n_samples, *x.shape), generator=generator, device=x.device,
-                              dtype=x.dtype)
         loss = 0
-        for n in range(n_samples):
-            step = eps[n] if noise == "shared" else (
-                torch.randn(x.size(), generator=generator).to(x.device))  # CPU, then copied
+        for _ in range(n_samples):
+            if noise == "shared":  # lipschitz.perturb's draw for this repetition
+                step = torch.randn(x.size(), generator=generator, device=x.device, dtype=x.dtype)
+            else:  # published: drawn on the CPU, then copied
+                step = torch.randn(x.size(), generator=generator).to(x.device)
             x2 = add_gaussian_noise(copy.deepcopy(x), step, sigma, clamp, valid_range)
             with torch.no_grad():
                 out2 = model(x2)

@@ -1,6 +1,7 @@
 """JiT against a slow, literal re-statement of the published loop (REFERENCE_SPEC.md §3)."""
 
 import copy
+import weakref
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from lipschitz import (
     lipschitz_penalty,
     perturb,
     reference_options,
+    repetitions_per_forward,
 )
 
 SHAPE = (3, 4, 4)  # tiny images [C, H, W]
@@ -66,9 +68,11 @@ def literal_loss(model, x, noise, sigma, clamp, reduction):
 
 
 def noise_of(seed: int, *shapes):
-    """The noise perturb draws from a CPU generator seeded `seed`, one tensor per call."""
+    """The noise perturb draws from a CPU generator seeded `seed`: for each [N, B, ...] shape,
+    N draws of one repetition [B, ...]."""
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in shapes]
+    return [torch.stack([torch.randn(shape[1:], generator=gen, dtype=torch.float64)
+                         for _ in range(shape[0])]) for shape in shapes]
 
 
 def grads(model, loss):
@@ -174,6 +178,40 @@ def test_chunking_does_not_change_loss_or_gradients():
         assert torch.allclose(part, whole, rtol=1e-12, atol=0)
         for a, b in zip(grads(model, part), g_whole):
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_noise_drawn_in_parts_equals_one_draw():
+    x = torch.randn(3, 3, 5, 5)  # 225 values per repetition: not a multiple of 16
+    whole = perturb(x, 5, 0.5, torch.Generator().manual_seed(4), "none")
+    gen = torch.Generator().manual_seed(4)
+    parts = [perturb(x, count, 0.5, gen, "none") for count in (2, 1, 2)]
+    assert torch.equal(torch.cat(parts), whole)
+
+
+def test_penalty_draws_chunks_lazily_and_frees_each_before_the_next():
+    model, x = tiny(), batch(5)
+    x_noisy = perturb(x, 6, 0.5, torch.Generator().manual_seed(2), "data_range", LO, HI)
+    alive_when_drawn, previous = [], []
+
+    def chunks():
+        for part in x_noisy.split(2):
+            alive_when_drawn.append(sum(ref() is not None for ref in previous))
+            chunk = part.clone()
+            previous.append(weakref.ref(chunk))
+            yield chunk
+            del chunk
+
+    lazy = lipschitz_penalty(model, x, chunks())
+    assert alive_when_drawn == [0, 0, 0]
+    assert torch.allclose(lazy, lipschitz_penalty(model, x, x_noisy), rtol=1e-12, atol=0)
+
+
+def test_chunk_size_rounds_down_to_whole_repetitions():
+    model, x = tiny(), batch(5)
+    assert repetitions_per_forward(model, x, 6, chunk_size=0) == 1  # CPU auto: one repetition
+    assert repetitions_per_forward(model, x, 6, chunk_size=14) == 2
+    assert repetitions_per_forward(model, x, 6, chunk_size=3) == 1
+    assert repetitions_per_forward(model, x, 6, chunk_size=1000) == 6
 
 
 def test_same_seed_same_weights():
