@@ -74,7 +74,9 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(parser, "data_dir", default=None, help="dataset root (default: standard places)")
     flag(parser, "results", default="results/results.jsonl", help="JSONL results store")
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
-    flag(parser, "eval_b", type=int, default=512, help="evaluation batch size (speed only)")
+    flag(parser, "eval_b", type=int, default=0,
+         help="evaluation batch size (speed and memory only); 0: 512 at 32 px, fewer for "
+              "larger inputs")
     flag(parser, "skip_done", action="store_true",
          help="do nothing if this exact run (config and checkpoint) is already recorded")
     jit = parser.add_argument_group("JiT (lipschitz_forgetting)")
@@ -163,6 +165,8 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         raise UsageError(f"-forget_perc must be a fraction in (0, 1), got {args.forget_perc}")
     if args.b < 1:
         raise UsageError(f"-b must be at least 1, got {args.b}")
+    if args.eval_b < 0:
+        raise UsageError(f"-eval_b must be 0 (auto) or at least 1, got {args.eval_b}")
     project, name = wandb_names(args)
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,

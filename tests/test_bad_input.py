@@ -286,6 +286,10 @@ def test_batch_size_below_one(world, tmp_path, capsys, kind):
     assert_rejected(world, tmp_path, capsys, kind, {"-b": "0"}, mentions=("-b",))
 
 
+def test_negative_evaluation_batch(world, tmp_path, capsys):
+    assert_rejected(world, tmp_path, capsys, "full", {"-eval_b": "-1"}, mentions=("-eval_b",))
+
+
 # ---------------------------------------------------------------- random-task amounts
 
 

@@ -1,10 +1,11 @@
-"""The key that decides whether a run is already recorded (resume, -skip_done)."""
+"""Run settings: the key that decides whether a run is already recorded (resume,
+-skip_done), and the automatic evaluation batch."""
 
 import hashlib
 import json
 from dataclasses import asdict
 
-from experiment import RunConfig, config_key
+from experiment import RunConfig, config_key, evaluation_batch
 
 
 def config(**changes) -> RunConfig:
@@ -40,3 +41,9 @@ def test_where_results_go_does_not_change_the_key_but_the_checkpoint_and_seed_do
                       "ab") == base
     assert config_key(config(), "cd") != base
     assert config_key(config(seed=1), "ab") != base
+
+
+def test_auto_evaluation_batch_holds_the_pixels_of_512_images_at_32_px():
+    assert evaluation_batch(32) == 512
+    assert evaluation_batch(64) == 128  # 512 · 32² / 64²
+    assert evaluation_batch(224) == 64  # 10 by pixels, raised to the floor of 64
