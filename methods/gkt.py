@@ -71,7 +71,7 @@ class PseudoBatches:
 def attention(activation: torch.Tensor) -> torch.Tensor:
     """Attention map: mean over dim 1 (channels; tokens for ViT) of the squared activation,
     flattened per sample and L2-normalised: [B, ...] -> [B, rest]."""
-    return F.normalize(activation.pow(2).mean(1).view(activation.size(0), -1))
+    return F.normalize(activation.pow(2).mean(1).reshape(activation.size(0), -1))
 
 
 def attention_loss(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> torch.Tensor:

@@ -178,7 +178,9 @@ def test_bench_jit_quick_agrees(tmp_path):
     for network in out["networks"]:
         check = network["check"]
         assert check["loss_abs_diff"] <= 1e-5 * abs(check["loss_tool"])
-        assert check["update_max_abs_diff"] <= 1e-3 * check["update_max_abs"] + 1e-9
+        # float32 weights: the two updates can differ by a few rounding steps of the weights
+        assert check["update_max_abs_diff"] <= (1e-3 * check["update_max_abs"]
+                                                + 4 * check["weight_ulp"])
         assert len(network["times"]["tool"]) == 1
         assert network["literal_cpu_noise_over_tool"]["median"] > 0
     assert json.loads((tmp_path / "jit.json").read_text())["networks"]
