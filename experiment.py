@@ -19,6 +19,7 @@ import torch
 
 import datasets
 import metrics
+import options_added_later
 import results
 from devices import resolve_device, synchronize
 from errors import UsageError
@@ -255,24 +256,17 @@ def failed_row(config: RunConfig, key: str, error: BaseException) -> dict:
     }
 
 
-# Options added to RunConfig after results were first recorded, with the value that behaves as
-# before they existed. At that value they stay out of the key, so adding an option does not
-# make a sweep rerun every run it has already recorded.
-OPTIONS_ADDED_LATER = {"autocast_bf16": False}
-
-
 def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     """A hash identifying the run: its resolved configuration and checkpoint contents.
 
     Where the results go and how wide evaluation batches are do not change the result.
     """
-    resolved = asdict(config)
+    # options added later, at the value that behaves as before, stay out of the key (see
+    # options_added_later.py): recorded runs are still found after an upgrade
+    resolved = options_added_later.drop_when_as_before(asdict(config))
     for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
                     "skip_done"):
         resolved.pop(ignored)
-    for option, earlier_behaviour in OPTIONS_ADDED_LATER.items():
-        if resolved[option] == earlier_behaviour:
-            resolved.pop(option)
     resolved["weight_path"] = checkpoint_sha256
     text = json.dumps(resolved, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import options_added_later
 import results
 from errors import UsageError
 
@@ -116,31 +117,42 @@ def matches(row: dict, task=None, dataset=None, net=None, methods=None) -> bool:
             and (not methods or row.get("method") in methods))
 
 
+def run_identity(row: dict) -> str:
+    """What makes two rows the same run: group, method, forget set, seed and settings (the
+    checkpoint by its hash). Rows written before and after an option was added (with the
+    value that behaves as before) are the same run."""
+    return json.dumps([row.get("task"), row.get("dataset"), row.get("net"), row.get("method"),
+                       forget_set(row), row.get("seed"), settings_of(row)], sort_keys=True)
+
+
 def ok_rows(rows: list[dict]) -> list[dict]:
-    """Successful runs, each configuration once (its latest row)."""
-    latest: dict[object, dict] = {}
-    for number, row in enumerate(rows):
+    """Successful runs, each run once (its latest row)."""
+    latest: dict[str, dict] = {}
+    for row in rows:
         if row.get("status", "ok") == "ok":
-            latest[row.get("config_key") or number] = row
+            latest[run_identity(row)] = row
     return list(latest.values())
 
 
 def failed_rows(rows: list[dict]) -> list[dict]:
     """Failed runs whose configuration never succeeded afterwards."""
-    ok_keys = {r.get("config_key") for r in rows if r.get("status", "ok") == "ok"}
-    return [r for r in rows if r.get("status") == "failed" and r.get("config_key") not in ok_keys]
+    ok = [r for r in rows if r.get("status", "ok") == "ok"]
+    ok_keys, ok_runs = {r.get("config_key") for r in ok}, {run_identity(r) for r in ok}
+    return [r for r in rows if r.get("status") == "failed"
+            and r.get("config_key") not in ok_keys and run_identity(r) not in ok_runs]
 
 
 def settings_of(run: dict) -> dict:
     """What distinguishes two runs of a method beyond seed and forget set (flattened)."""
-    config = run.get("config", {})
+    config = options_added_later.fill_in_missing(run.get("config", {}))
     flat = {}
     for key, value in config.items():
         if key in NOT_SETTINGS:
             continue
         if isinstance(value, dict):
-            flat.update({name: json.dumps(v, sort_keys=True, default=str)
-                         for name, v in value.items()})
+            # a nested name that is also a config field keeps its dict's prefix
+            flat.update({name if name not in config else f"{key}.{name}":
+                         json.dumps(v, sort_keys=True, default=str) for name, v in value.items()})
         else:
             flat[key] = json.dumps(value, default=str)
     if run.get("checkpoint_sha256"):

@@ -105,6 +105,29 @@ def test_filters_and_settings_variants():
     assert labels == ["lipschitz_forgetting [sigma=0.5]", "lipschitz_forgetting [sigma=1.0]"]
 
 
+def test_rows_from_before_an_option_existed_count_once_with_their_successors():
+    # seed 0 recorded before autocast_bf16 existed (no such field, its own key), then rerun
+    # with it at the value that behaves as before: one run, the latest row
+    older = row("lipschitz_forgetting", 0, 80, 5, 0.01, 9, key="old",
+                config={"method": "lipschitz_forgetting", "batch_size": 128,
+                        "hyperparameters": {"sigma": 0.5}})
+    newer_config = {"method": "lipschitz_forgetting", "batch_size": 128, "autocast_bf16": False,
+                    "hyperparameters": {"sigma": 0.5, "autocast_bf16": False}}
+    newer = [row("lipschitz_forgetting", seed, 82 + seed, 5, 0.01, 1, key=f"new{seed}",
+                 config=newer_config) for seed in (0, 1)]
+    (group,) = report.summarize([older, *newer])
+    (jit,) = group.rows
+    assert jit.label == "lipschitz_forgetting" and jit.cells["Dr"].n == 2
+    assert jit.cells["Dr"].mean == pytest.approx(82.5)  # 82 (the newer seed 0) and 83
+    switched_on = row("lipschitz_forgetting", 2, 70, 5, 0.01, 1, key="bf16",
+                      config=newer_config | {"autocast_bf16": True, "hyperparameters": {
+                          "sigma": 0.5, "autocast_bf16": True}})  # -bf16 sets both
+    labels = [r.label for r in report.summarize([older, *newer, switched_on])[0].rows]
+    assert labels == [
+        "lipschitz_forgetting [autocast_bf16=false, hyperparameters.autocast_bf16=false]",
+        "lipschitz_forgetting [autocast_bf16=true, hyperparameters.autocast_bf16=true]"]
+
+
 def test_seed_shortfalls_are_listed():
     groups = report.summarize(ROWS, task="full_class")
     messages = report.seed_shortfalls(groups, 3)

@@ -9,8 +9,9 @@ from experiment import RunConfig, config_key, evaluation_batch
 
 
 def config(**changes) -> RunConfig:
-    return RunConfig(task="full_class", net="CNN", dataset="FashionMNIST", num_classes=10,
-                     method="baseline", weight_path="a.pth", forget_class="Sneaker", **changes)
+    fields = dict(task="full_class", net="CNN", dataset="FashionMNIST", num_classes=10,
+                  method="baseline", weight_path="a.pth", forget_class="Sneaker")
+    return RunConfig(**(fields | changes))
 
 
 def key_without(config: RunConfig, sha: str, *dropped: str) -> str:
@@ -33,6 +34,17 @@ def test_an_option_added_later_stays_out_of_the_key_while_off():
     assert config_key(config(autocast_bf16=True), "ab") == key_without(
         config(autocast_bf16=True), "ab", *PLUMBING)
     assert config_key(config(autocast_bf16=True), "ab") != config_key(config(), "ab")
+
+
+def test_jit_bf16_hyperparameter_stays_out_of_the_key_while_off():
+    def jit(**hyper):
+        return config(method="lipschitz_forgetting", hyperparameters={"sigma": 0.5, **hyper})
+
+    assert config_key(jit(autocast_bf16=False), "ab") == config_key(jit(), "ab")
+    assert config_key(jit(autocast_bf16=True), "ab") != config_key(jit(), "ab")
+    # only JiT's option is known to have been added later
+    assert config_key(config(hyperparameters={"autocast_bf16": False}), "ab") != config_key(
+        config(), "ab")
 
 
 def test_where_results_go_does_not_change_the_key_but_the_checkpoint_and_seed_do():
