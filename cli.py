@@ -75,8 +75,8 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(parser, "results", default="results/results.jsonl", help="JSONL results store")
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
     flag(parser, "eval_b", type=int, default=0,
-         help="evaluation batch size (speed and memory only); 0: 512 at 32 px, fewer for "
-              "larger inputs")
+         help="evaluation batch size (speed and memory only); 0: 128 on a CPU, on a GPU "
+              "512 at 32 px and fewer for larger inputs")
     flag(parser, "skip_done", action="store_true",
          help="do nothing if this exact run (config and checkpoint) is already recorded")
     jit = parser.add_argument_group("JiT (lipschitz_forgetting)")

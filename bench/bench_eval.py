@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--checkpoint", default=None,
                         help="weights (default: the trained demo CNN if present, else random)")
     parser.add_argument("--batch", type=int, default=128, help="published -b (literal loaders)")
-    parser.add_argument("--eval-batch", type=int, default=512, help="the tool's -eval_b")
+    parser.add_argument("--eval-batch", type=int, default=0,
+                        help="the tool's -eval_b (0: its automatic choice)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
     parser.add_argument("--quick", action="store_true",

@@ -5,7 +5,7 @@ from torch import nn
 
 
 class CNN(nn.Module):
-    """Three conv-ReLU-maxpool blocks (3->16->32->64 channels) and a two-layer head.
+    """Three conv-maxpool-ReLU blocks (3->16->32->64 channels) and a two-layer head.
 
     Shapes for a 32x32x3 input: 16x16x16 -> 32x8x8 -> 64x4x4 -> 1024 -> 128 -> C.
     About 0.16 M parameters. Measured on a 2-core CPU: one Fashion-MNIST epoch (60,000 images,
@@ -23,16 +23,19 @@ class CNN(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        # Max-pool before ReLU: the same function as ReLU then max-pool (ReLU is monotone),
+        # with the ReLU on a quarter of the values and in place. Parameter names and shapes are
+        # unchanged, so checkpoints of either order load into the other.
         self.features = nn.Sequential(
             nn.Conv2d(3, 16, kernel_size=3, padding=1),
-            nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.ReLU(inplace=True),
             nn.Conv2d(16, 32, kernel_size=3, padding=1),
-            nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.ReLU(inplace=True),
             nn.Conv2d(32, 64, kernel_size=3, padding=1),
-            nn.ReLU(),
             nn.MaxPool2d(2),
+            nn.ReLU(inplace=True),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
@@ -46,11 +49,11 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))
 
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Logits [B, C] and each conv block's output (after its max-pool): [B, 16, 16, 16],
-        [B, 32, 8, 8], [B, 64, 4, 4], for gkt's attention loss."""
+        """Logits [B, C] and each conv block's output (after its max-pool and ReLU):
+        [B, 16, 16, 16], [B, 32, 8, 8], [B, 64, 4, 4], for gkt's attention loss."""
         activations = []
         for layer in self.features:
             x = layer(x)
-            if isinstance(layer, nn.MaxPool2d):
+            if isinstance(layer, nn.ReLU):
                 activations.append(x)
         return self.classifier(x), activations

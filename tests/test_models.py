@@ -271,3 +271,20 @@ def test_file_sha256(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(b"unlearn" * 1000)
     assert file_sha256(path) == hashlib.sha256(b"unlearn" * 1000).hexdigest()
+
+
+def test_cnn_pools_before_relu_and_computes_relu_then_pool():
+    """The CNN's blocks are conv → max-pool → ReLU; the textbook order conv → ReLU → max-pool
+    with the same weights gives the same logits (ReLU is monotone)."""
+    torch.manual_seed(0)
+    model = build_model("CNN", 10).eval()
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    relu_first = torch.nn.Sequential(*[layer for conv in convs for layer in (
+        conv, torch.nn.ReLU(), torch.nn.MaxPool2d(2))], model.classifier)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), relu_first(x), rtol=0, atol=1e-6)
+    assert [name for name, _ in model.named_parameters()] == [
+        "features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias",
+        "features.6.weight", "features.6.bias", "classifier.1.weight", "classifier.1.bias",
+        "classifier.3.weight", "classifier.3.bias"]  # checkpoints of either order load

@@ -5,6 +5,8 @@ import hashlib
 import json
 from dataclasses import asdict
 
+import torch
+
 from experiment import RunConfig, config_key, evaluation_batch
 
 
@@ -55,7 +57,9 @@ def test_where_results_go_does_not_change_the_key_but_the_checkpoint_and_seed_do
     assert config_key(config(seed=1), "ab") != base
 
 
-def test_auto_evaluation_batch_holds_the_pixels_of_512_images_at_32_px():
-    assert evaluation_batch(32) == 512
-    assert evaluation_batch(64) == 128  # 512 · 32² / 64²
-    assert evaluation_batch(224) == 64  # 10 by pixels, raised to the floor of 64
+def test_auto_evaluation_batch():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert evaluation_batch(32, cuda) == 512
+    assert evaluation_batch(64, cuda) == 128  # the pixels of 512 images at 32 px: 512 · 32² / 64²
+    assert evaluation_batch(224, cuda) == 64  # 10 by pixels, raised to the floor of 64
+    assert evaluation_batch(32, cpu) == evaluation_batch(224, cpu) == 128
