@@ -17,7 +17,7 @@ JIT = {
     "VGG16": dict(sigma=0.01, eta=3e-4, n_samples=25),  # published (tuned with -jit_reference)
     "ViT": dict(sigma=0.5, eta=0.1, n_samples=25),  # published (tuned with -jit_reference)
     "ResNet18": dict(sigma=0.01, eta=3e-4, n_samples=25),  # none published: VGG16's
-    "CNN": dict(sigma=0.5, eta=3.5e-5, n_samples=25),  # full-class demo value, not retuned
+    "CNN": dict(sigma=0.5, eta=5e-5, n_samples=25),  # full-class demo value, not retuned
 }
 
 # SSD λ (dampening) and α (selection) as published per network; CNN/ResNet18 use VGG16's.
