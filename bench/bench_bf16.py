@@ -28,23 +28,22 @@ import datasets
 import metrics
 from bench.common import (
     DEFAULT_CACHE,
-    ROOT,
+    TRAINED_CNN,
     alternate,
     apply_threads,
     describe_machine,
     emit,
     fashion_mnist,
+    model_with_weights,
     ratio,
     resolve_device,
     show_ratio,
     spread,
+    subset,
     write_json,
 )
 from lipschitz import JitOptions, lipschitz_forgetting
-from models import build_model
-from models.checkpoint import load_checkpoint, load_into
 
-TRAINED_CNN = ROOT / "checkpoints" / "CNN-FashionMNIST.pth"
 SIGMAS = (0.5, 0.01)
 SAFE_FRACTION = 0.25  # bf16 is "safe" if it moves Δθ by <= this fraction of a noise redraw
 
@@ -115,22 +114,11 @@ def main(argv: list[str] | None = None) -> dict:
     spec = datasets.DATASETS["FashionMNIST"]
     train = datasets.load_split("FashionMNIST", True, str(data_dir))
     test = datasets.load_split("FashionMNIST", False, str(data_dir))
-    if args.limit_train:
-        train = datasets.ImageSet(train.images[:args.limit_train],
-                                  train.labels[:args.limit_train],
-                                  train.fine_labels[:args.limit_train])
-    if args.limit_test:
-        test = datasets.ImageSet(test.images[:args.limit_test], test.labels[:args.limit_test],
-                                 test.fine_labels[:args.limit_test])
+    train, test = subset(train, args.limit_train or None), subset(test, args.limit_test or None)
     split = datasets.full_class_split(train.labels, test.labels, 0)
-    torch.manual_seed(0)
-    model = build_model(args.net, 10)
     path = args.checkpoint or (str(TRAINED_CNN) if args.net == "CNN" and TRAINED_CNN.exists()
                                and "generated" not in text else None)
-    if path:
-        state, _ = load_checkpoint(path, arch=args.net, num_classes=10)
-        load_into(model, state, path)
-    model.to(device)
+    model = model_with_weights(args.net, 10, path, device)
     weights = f"weights {path}" if path else "random init"
     emit(f"bf16 autocast benchmark on {describe_machine(device)}")
     emit(f"{args.net} ({weights}), {text}; JiT B={args.batch}, N={args.n_samples}, "

@@ -34,31 +34,21 @@ import metrics
 from bench import literal
 from bench.common import (
     DEFAULT_CACHE,
-    ROOT,
+    TRAINED_CNN,
     alternate,
     apply_threads,
     cifar100_shaped,
     describe_machine,
     emit,
     fashion_mnist,
+    model_with_weights,
     ratio,
     resolve_device,
     show_ratio,
     spread,
+    subset,
     write_json,
 )
-from models import build_model
-from models.checkpoint import load_checkpoint, load_into
-
-TRAINED_CNN = ROOT / "checkpoints" / "CNN-FashionMNIST.pth"
-
-
-def subset(images: datasets.ImageSet, limit: int | None) -> datasets.ImageSet:
-    """The first `limit` samples (all when None), as the literal's `limit` takes them."""
-    if limit is None:
-        return images
-    return datasets.ImageSet(images.images[:limit], images.labels[:limit],
-                             images.fine_labels[:limit], images.class_names)
 
 
 def load_data(args) -> tuple[str | None, str]:
@@ -72,17 +62,14 @@ def load_data(args) -> tuple[str | None, str]:
 
 
 def load_model(args, num_classes: int, device: torch.device) -> tuple[torch.nn.Module, str]:
-    torch.manual_seed(0)
-    model = build_model(args.net, num_classes)
     path = args.checkpoint
     if path is None and args.net == "CNN" and args.dataset == "FashionMNIST" and not (
             args.generated or args.quick) and TRAINED_CNN.exists():
         path = str(TRAINED_CNN)
+    model = model_with_weights(args.net, num_classes, path, device)
     if path:
-        state, _ = load_checkpoint(path, arch=args.net, num_classes=num_classes)
-        load_into(model, state, path)
-        return model.to(device), f"trained weights {path}"
-    return model.to(device), "random initialisation (timing does not depend on the weights)"
+        return model, f"trained weights {path}"
+    return model, "random initialisation (timing does not depend on the weights)"
 
 
 def batch_means(logits: torch.Tensor, labels: torch.Tensor, batch: int) -> float:

@@ -37,6 +37,7 @@ import results
 from bench.common import (
     DEFAULT_CACHE,
     ROOT,
+    TRAINED_CNN,
     apply_threads,
     child_env,
     cifar100_shaped,
@@ -49,7 +50,6 @@ from bench.common import (
     write_json,
 )
 
-TRAINED_CNN = ROOT / "checkpoints" / "CNN-FashionMNIST.pth"
 PAIRS = {"TestAcc": "acc_test", "RetainTestAcc": "acc_retain_test", "Df": "acc_forget_test",
          "MIA": "mia"}
 

@@ -22,6 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent  # the repository root
 DEFAULT_CACHE = ROOT / "bench" / ".cache"  # generated data and random-init checkpoints
 FASHION_MNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
+TRAINED_CNN = ROOT / "checkpoints" / "CNN-FashionMNIST.pth"  # written by `make demo`
 
 
 def emit(text: str = "") -> None:
@@ -151,6 +152,32 @@ def fashion_mnist(cache: Path, generated: bool = False, n_train: int = 60_000,
         write_fashion_mnist(root, n_train=n_train, n_test=n_test, seed=0, compress=False)
         done.touch()
     return root, f"generated Fashion-MNIST-shaped data, random pixels ({n_train}/{n_test})"
+
+
+def subset(images, limit: int | None):
+    """The first `limit` samples of a datasets.ImageSet (all when None), as the literal's
+    `limit` takes them."""
+    import datasets
+
+    if limit is None:
+        return images
+    return datasets.ImageSet(images.images[:limit], images.labels[:limit],
+                             images.fine_labels[:limit], images.class_names)
+
+
+def model_with_weights(net: str, num_classes: int, path: str | None,
+                       device: torch.device) -> torch.nn.Module:
+    """`net` on `device` with the checkpoint at `path`, or with seed-0 random weights when
+    `path` is None (timing does not depend on the weights)."""
+    from models import build_model
+    from models.checkpoint import load_checkpoint, load_into
+
+    torch.manual_seed(0)
+    model = build_model(net, num_classes)
+    if path:
+        state, _ = load_checkpoint(path, arch=net, num_classes=num_classes)
+        load_into(model, state, path)
+    return model.to(device)
 
 
 def random_checkpoint(cache: Path, net: str, dataset: str, num_classes: int,
