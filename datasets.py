@@ -483,3 +483,20 @@ def random_split_indices(num_train: int, *, count: int,
                          f"has {num_train} samples), got {count}")
     perm = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed))
     return perm[:count].sort().values, perm[count:].sort().values
+
+
+# The training subset of the memorising regime is drawn with this fixed seed, independent of
+# the model's seed: every member of a pool (originals and retrains) sees the same images.
+SUBSET_SEED = 0
+
+
+def training_subset(train_set: ImageSet, size: int) -> ImageSet:
+    """A fixed seeded subset of `size` training images (the same for every model seed), as its
+    own ImageSet; indices of splits made on it refer to the subset."""
+    if not 0 < size <= len(train_set):
+        raise UsageError(f"training subset size must be between 1 and {len(train_set)} "
+                         f"(the training set), got {size}")
+    perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(SUBSET_SEED))
+    chosen = perm[:size].sort().values
+    return ImageSet(train_set.images[chosen], train_set.labels[chosen],
+                    train_set.fine_labels[chosen], list(train_set.class_names))

@@ -33,6 +33,14 @@ def main(argv=None) -> int:
     flag(parser, "out", default=None, help="checkpoint path")
     flag(parser, "data_dir", default=None)
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
+    flag(parser, "train_subset", type=int, default=None,
+         help="train on a fixed seeded subset of this many images (the same for every seed)")
+    flag(parser, "no_augment", action="store_true",
+         help="no crop/flip/rotation augmentation (with -train_subset and many epochs: a model "
+              "that memorises its training images, so membership attacks have power)")
+    flag(parser, "store", default=None,
+         help="model store folder: reuse the model of this recipe, or train it into the store "
+              "(default for pools: $UNLEARN_STORE or checkpoints/store)")
     args = parser.parse_args(argv)
     setup_logging()
     summary = pretrain(PretrainConfig(
@@ -40,7 +48,8 @@ def main(argv=None) -> int:
         warm=args.warm, epochs=args.epochs, forget_class=args.forget_class,
         forget_subclass=args.forget_subclass, seed=args.seed,
         gpu=args.gpu, resume=args.resume, out=args.out, data_dir=args.data_dir,
-        model_options={"weights": args.vit_weights} if args.vit_weights else None))
+        model_options={"weights": args.vit_weights} if args.vit_weights else None,
+        train_subset=args.train_subset, augment=not args.no_augment, store=args.store))
     print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "
           f"after {summary['epochs']} epochs)")
     return 0

@@ -9,6 +9,8 @@ every epoch is stored in the checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +23,9 @@ import recipes
 from devices import resolve_device
 from errors import UsageError
 from experiment import seed_everything
+from model_store import ModelStore, TrainingRecipe
 from models import build_model
+from models.checkpoint import load_checkpoint
 from training import TrainSettings, published_pretrain_schedule, train
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,9 @@ class PretrainConfig:
     out: str | None = None  # checkpoint path (default under checkpoints/)
     data_dir: str | None = None
     model_options: dict | None = None
+    train_subset: int | None = None  # train on a fixed seeded subset of this many images
+    augment: bool = True  # crop/flip/rotation augmentation (off: the memorising regime)
+    store: str | None = None  # model store folder: train into it, or reuse its model
 
 
 def default_checkpoint(net: str, dataset: str, forget_class: str | None = None) -> str:
@@ -54,7 +61,25 @@ def default_checkpoint(net: str, dataset: str, forget_class: str | None = None) 
 
 
 def pretrain(config: PretrainConfig) -> dict:
-    """Train and checkpoint a model; returns the checkpoint's path and final test accuracy."""
+    """Train and checkpoint a model; returns the checkpoint's path and final test accuracy.
+
+    With a store, the model is looked up by its recipe first and trained only if missing."""
+    epochs = check_config(config)
+    if config.store is None:
+        out = Path(config.out or default_checkpoint(config.net, config.dataset,
+                                                    config.forget_class or config.forget_subclass))
+        return _train(config, epochs, out, recipe=None)
+    recipe = training_recipe(config, epochs)
+    store = ModelStore(config.store)
+    store.check_writable()
+    path = store.ensure(recipe, lambda partial: _train(
+        dataclasses.replace(config, resume=True), epochs, partial, recipe))
+    _, meta = load_checkpoint(path)
+    return {"checkpoint": str(path), "acc_test": meta.get("acc_test"), "epochs": epochs}
+
+
+def check_config(config: PretrainConfig) -> int:
+    """Refuse a bad configuration before any data is loaded; returns the epoch count."""
     if config.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown dataset {config.dataset!r}; valid: "
                          f"{', '.join(datasets.DATASETS)}")
@@ -62,16 +87,50 @@ def pretrain(config: PretrainConfig) -> dict:
     if config.num_classes != spec.num_classes:
         raise UsageError(f"{config.dataset} has {spec.num_classes} classes, "
                          f"but -classes {config.num_classes} was given")
-    seed_everything(config.seed)
-    device = resolve_device(config.gpu)
     epochs = config.epochs or recipes.pretrain_epochs(config.dataset, config.net)
     if epochs < 1 or config.batch_size < 1:
         raise UsageError("-epochs and -b must be at least 1")
-    train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
-    test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
-    indices, forget = None, None
     if config.forget_class is not None and config.forget_subclass is not None:
         raise UsageError("give -forget_class or -forget_subclass, not both")
+    if config.train_subset is not None and config.train_subset < 1:
+        raise UsageError(f"-train_subset must be at least 1, got {config.train_subset}")
+    if config.store is not None and config.out is not None:
+        raise UsageError("give -store or -out, not both: a stored model's path is its recipe's")
+    return epochs
+
+
+def left_out_description(config: PretrainConfig) -> str | None:
+    """'class Shirt' / 'sub-class rocket' for a retrained model (names resolved), else None."""
+    spec = datasets.DATASETS[config.dataset]
+    if config.forget_class is not None:
+        label = datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
+        return f"class {spec.class_names[label]}"
+    if config.forget_subclass is not None:
+        fine = datasets.resolve_fine_class(config.dataset, config.forget_subclass)
+        return f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
+    return None
+
+
+def training_recipe(config: PretrainConfig, epochs: int) -> TrainingRecipe:
+    """The store key of what this configuration trains."""
+    warm = recipes.warm_epochs(config.dataset) if config.warm is None else config.warm
+    return TrainingRecipe(
+        net=config.net, dataset=config.dataset, num_classes=config.num_classes,
+        seed=config.seed, epochs=epochs, batch_size=config.batch_size, warm=warm,
+        left_out=left_out_description(config), train_subset=config.train_subset,
+        augment=config.augment,
+        model_options=json.dumps(config.model_options or {}, sort_keys=True))
+
+
+def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecipe | None) -> dict:
+    spec = datasets.DATASETS[config.dataset]
+    seed_everything(config.seed)
+    device = resolve_device(config.gpu)
+    train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
+    test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
+    if config.train_subset is not None:
+        train_set = datasets.training_subset(train_set, config.train_subset)
+    indices, forget = None, None
     if config.forget_class is not None:
         label = datasets.resolve_class(config.dataset, config.forget_class)
         split = datasets.full_class_split(train_set.labels, test_set.labels, label)
@@ -85,14 +144,17 @@ def pretrain(config: PretrainConfig) -> dict:
     model = build_model(config.net, config.num_classes, **(config.model_options or {}))
     model.to(device)
     loader = datasets.BatchLoader(train_set, indices, config.batch_size, spec=spec,
-                                  image_size=model.input_size, shuffle=True, augment=True,
-                                  seed=config.seed)
+                                  image_size=model.input_size, shuffle=True,
+                                  augment=config.augment, seed=config.seed)
     test_loader = datasets.BatchLoader(test_set, None, 512, spec=spec,
                                        image_size=model.input_size)
-    left_out = config.forget_class or config.forget_subclass
-    out = Path(config.out or default_checkpoint(config.net, config.dataset, left_out))
+    training = {**asdict(config), "epochs": epochs}
+    training.pop("store")
     meta = {"arch": config.net, "num_classes": config.num_classes, "dataset": config.dataset,
-            "forget": forget, "training": {**asdict(config), "epochs": epochs}}
+            "forget": forget, "training": training}
+    if recipe is not None:
+        meta["recipe"] = asdict(recipe)
+        training["out"] = None  # the store names the file; where it lay while training is noise
     warm = recipes.warm_epochs(config.dataset) if config.warm is None else config.warm
     meta["training"]["warm"] = warm
     schedule = published_pretrain_schedule(epochs * len(loader), len(loader), warm,
