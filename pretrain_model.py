@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     flag(parser, "store", default=None,
          help="model store folder: reuse the model of this recipe, or train it into the store "
               "(default for pools: $UNLEARN_STORE or checkpoints/store)")
+    flag(parser, "skip_done", action="store_true",
+         help="accepted so sweeps can run pool commands; with -store a stored model is "
+              "always reused")
     args = parser.parse_args(argv)
     setup_logging()
     summary = pretrain(PretrainConfig(

@@ -1,0 +1,60 @@
+"""The pretraining commands of a study's model pools, one per line, for sweep.py.
+
+    python scripts/pool.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
+        --forget Sneaker,Shirt,Coat --retrains 3 --regime memorise | python sweep.py --gpus cpu
+
+Originals: one model per pretraining seed. Retrains: for every (original seed, forget class)
+cell, K models trained without that class, with seeds model_store.retrain_seed(seed, k). All
+land in the model store (-store), so a later sweep or attack finds them by recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from model_store import retrain_seed  # noqa: E402
+from recipes import REGIMES  # noqa: E402
+
+
+def pool_commands(net: str, dataset: str, classes: int, originals: list[int],
+                  forget: list[str], retrains: int, regime: str, store: str,
+                  python: str = sys.executable) -> list[list[str]]:
+    base = [python, "pretrain_model.py", "-net", net, "-dataset", dataset,
+            "-classes", str(classes), *REGIMES[regime], "-store", store]
+    commands = [[*base, "-seed", str(seed)] for seed in originals]
+    for seed in originals:
+        for name in forget:
+            commands += [[*base, "-forget_class", name, "-seed", str(retrain_seed(seed, k))]
+                         for k in range(retrains)]
+    return commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--net", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--classes", type=int, required=True)
+    parser.add_argument("--originals", default="0,1,2", help="pretraining seeds")
+    parser.add_argument("--forget", default="", help="forget classes, comma separated")
+    parser.add_argument("--retrains", type=int, default=3, help="K retrains per cell")
+    parser.add_argument("--regime", choices=list(REGIMES), default="published")
+    parser.add_argument("--store", default="checkpoints/store")
+    parser.add_argument("--python", default=sys.executable)
+    args = parser.parse_args(argv)
+    if args.retrains < 0:
+        parser.error("--retrains must be at least 0")
+    originals = [int(s) for s in args.originals.split(",") if s.strip()]
+    forget = [c.strip() for c in args.forget.split(",") if c.strip()]
+    for argv_ in pool_commands(args.net, args.dataset, args.classes, originals, forget,
+                               args.retrains, args.regime, args.store, args.python):
+        print(shlex.join(argv_))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
