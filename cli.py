@@ -96,6 +96,11 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     base = parser.add_argument_group("baselines")
     flag(base, "retrain_path", default=None,
          help="retrain: load this retrained checkpoint instead of training from scratch")
+    flag(base, "store", default=None,
+         help="model store (pretrain_model.py -store): retrain loads the cell's stored retrained "
+              "model, training it there first if missing")
+    flag(base, "retrain_index", type=int, default=0,
+         help="retrain with -store: which of the cell's retrained models (0..K-1)")
     flag(base, "retrain_epochs", type=int, default=None,
          help="retrain: epochs (default: the published pretraining epochs)")
     flag(base, "finetune_epochs", type=int, default=5, help="finetune: epochs (published 5)")
@@ -165,6 +170,8 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         raise UsageError(f"-forget_perc must be a fraction in (0, 1), got {args.forget_perc}")
     if args.b < 1:
         raise UsageError(f"-b must be at least 1, got {args.b}")
+    if args.retrain_index < 0:
+        raise UsageError(f"-retrain_index must be at least 0, got {args.retrain_index}")
     if args.eval_b < 0:
         raise UsageError(f"-eval_b must be 0 (auto) or at least 1, got {args.eval_b}")
     project, name = wandb_names(args)
@@ -180,7 +187,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         hyperparameters=method_hyperparameters(args, tables),
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
-        autocast_bf16=args.bf16,
+        autocast_bf16=args.bf16, store=args.store, retrain_index=args.retrain_index,
     )
 
 

@@ -57,6 +57,8 @@ class RunConfig:
     wandb_name: str = ""  # published run name
     skip_done: bool = False  # return the recorded row if this exact run already succeeded
     autocast_bf16: bool = False  # evaluation forwards in bfloat16 autocast (speed; see bench/)
+    store: str | None = None  # model store: retrained models by recipe (None: not used)
+    retrain_index: int = 0  # retrain: which of the cell's K stored retrains (protocol's k)
 
 
 def seed_everything(seed: int) -> None:
@@ -115,10 +117,14 @@ def _run(config: RunConfig, method, checkpoint: str) -> dict:
     seed_everything(config.seed)
     identity = dict(arch=config.net, num_classes=config.num_classes, dataset=config.dataset)
     device = resolve_device(config.gpu)
-    model = load_model(config, identity, device)
+    model, meta = load_model(config, identity, device)
 
     started = time.perf_counter()
     train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
+    # A model trained on a subset (the memorising regime) forgets and retains within it.
+    subset = (meta.get("training") or {}).get("train_subset")
+    if subset:
+        train_set = datasets.training_subset(train_set, subset)
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
     split, forget_label, description = make_split(config, spec, train_set, test_set)
     data_s = time.perf_counter() - started
@@ -149,10 +155,13 @@ def _run(config: RunConfig, method, checkpoint: str) -> dict:
         valid_range=datasets.valid_range(spec), seed=config.seed,
         extras={"checkpoint_identity": identity, "forget_description": description},
     )
+    hyperparameters = dict(config.hyperparameters)
+    if config.method == "retrain" and config.store and not hyperparameters.get("retrained_path"):
+        hyperparameters["retrained_path"] = stored_retrain(config, meta)
     log.info("running %s on %s", config.method, device)
     synchronize(device)
     started = time.perf_counter()
-    model = method.fn(model, data, device, **config.hyperparameters)
+    model = method.fn(model, data, device, **hyperparameters)
     synchronize(device)
     method_s = time.perf_counter() - started
 
@@ -170,13 +179,27 @@ def _run(config: RunConfig, method, checkpoint: str) -> dict:
     return row
 
 
-def load_model(config: RunConfig, identity: dict, device: torch.device) -> torch.nn.Module:
-    """The network with the checkpoint's weights, on `device`. The loaded state dict is a
-    second copy of every weight; it is dropped here, before the run (533 MB for VGG16)."""
+def load_model(config: RunConfig, identity: dict,
+               device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The network with the checkpoint's weights, on `device`, and the checkpoint's metadata.
+    The loaded state dict is a second copy of every weight; it is dropped here, before the
+    run (533 MB for VGG16)."""
     model = build_model(config.net, config.num_classes, **config.model_options)
-    state, _ = load_checkpoint(config.weight_path, **identity)
+    state, meta = load_checkpoint(config.weight_path, **identity)
     load_into(model, state, config.weight_path)
-    return model.to(device)
+    return model.to(device), meta
+
+
+def stored_retrain(config: RunConfig, meta: dict) -> str:
+    """The retrained model of this run's cell from the model store, trained there first if no
+    run has needed it yet; the retrain method then only loads it."""
+    import pretraining  # pretraining reuses this module's seeding; imported when needed
+
+    original = pretraining.original_recipe(meta, config.weight_path)
+    retrain = pretraining.retrain_config(original, config.task, config.forget_class,
+                                         config.retrain_index, config.store, config.data_dir,
+                                         config.gpu)
+    return pretraining.pretrain(retrain)["checkpoint"]
 
 
 def make_split(config: RunConfig, spec, train_set, test_set):
@@ -269,7 +292,7 @@ def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     # options_added_later.py): recorded runs are still found after an upgrade
     resolved = options_added_later.drop_when_as_before(asdict(config))
     for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
-                    "skip_done"):
+                    "skip_done", "store"):
         resolved.pop(ignored)
     resolved["weight_path"] = checkpoint_sha256
     text = json.dumps(resolved, sort_keys=True, default=str)

@@ -166,7 +166,8 @@ def _differences(recorded: dict | None, expected: dict) -> list[str]:
 
 class _Lock:
     """An exclusive lock file (O_EXCL create works on local and NFS v3+ filesystems) naming its
-    holder, kept fresh by a heartbeat; a lock not touched for STALE_AFTER_S is taken over."""
+    holder, kept fresh by a heartbeat. A lock not touched for STALE_AFTER_S, or whose holder
+    process on this machine is gone, is taken over."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -217,7 +218,21 @@ class _Lock:
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
             return
-        if age > STALE_AFTER_S:
-            log.warning("model store: taking over %s (untouched for %.0f s: its holder, %s, "
-                        "stopped)", self.path, age, self.holder())
+        if age > STALE_AFTER_S or self._holder_died_here():
+            log.warning("model store: taking over %s (its holder, %s, stopped; untouched for "
+                        "%.0f s)", self.path, self.holder(), age)
             self.path.unlink(missing_ok=True)
+
+    def _holder_died_here(self) -> bool:
+        """The holder ran on this machine and its process is gone (killed, not interrupted:
+        an interrupted training releases its lock)."""
+        parts = self.holder().split()
+        if len(parts) < 3 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+            return False
+        try:
+            os.kill(int(parts[2]), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False

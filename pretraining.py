@@ -23,7 +23,7 @@ import recipes
 from devices import resolve_device
 from errors import UsageError
 from experiment import seed_everything
-from model_store import ModelStore, TrainingRecipe
+from model_store import ModelStore, TrainingRecipe, retrain_seed
 from models import build_model
 from models.checkpoint import load_checkpoint
 from training import TrainSettings, published_pretrain_schedule, train
@@ -167,6 +167,64 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
              f" without {forget}" if forget else "", epochs, out)
     summary = train(model, loader, device, TrainSettings(
         epochs=epochs, schedule=schedule, checkpoint_path=out, checkpoint_meta=meta,
-        resume=config.resume, label="pretrain"), evaluate_epoch=test_accuracy)
+        resume=config.resume, label="pretrain", evaluate_every=evaluation_interval(epochs)),
+        evaluate_epoch=test_accuracy)
     final = summary["history"][-1] if summary["history"] else {}
     return {"checkpoint": str(out), "acc_test": final.get("acc_test"), "epochs": epochs}
+
+
+def evaluation_interval(epochs: int) -> int:
+    """Epochs between test-accuracy measurements: every epoch for short recipes, ten times in
+    all for long ones (the memorising regime's 100 epochs on 2,000 images would otherwise
+    spend five times longer scoring 10,000 test images than training)."""
+    return max(1, epochs // 10)
+
+
+def original_recipe(meta: dict, path: str) -> TrainingRecipe:
+    """The recipe of an original model read from the store, from its checkpoint metadata."""
+    recorded = meta.get("recipe")
+    if not isinstance(recorded, dict):
+        raise UsageError(f"{path} was not trained into a model store (it records no recipe), "
+                         "so its retrained models cannot be looked up; train it with "
+                         "pretrain_model.py -store DIR, or pass -retrain_path")
+    try:
+        recipe = TrainingRecipe(**recorded)
+    except TypeError as error:
+        raise UsageError(f"{path} records a recipe this version cannot read ({error})") from error
+    if recipe.left_out is not None:
+        raise UsageError(f"{path} is a retrained model (without {recipe.left_out}), "
+                         "not an original")
+    return recipe
+
+
+def retrain_config(original: TrainingRecipe, task: str, forget: str, index: int,
+                   store: str, data_dir: str | None, gpu: bool) -> PretrainConfig:
+    """The pretraining run of the index-th retrain of (original, forget set): the original's
+    recipe, the forget class (or fine class) left out, seed retrain_seed(seed, index)."""
+    if task not in ("full_class", "sub_class"):
+        raise UsageError(f"retrained models of the {task} task are not kept in the model store; "
+                         "-method retrain trains one from scratch")
+    left_out = {"forget_class": forget} if task == "full_class" else {"forget_subclass": forget}
+    return PretrainConfig(
+        net=original.net, dataset=original.dataset, num_classes=original.num_classes,
+        batch_size=original.batch_size, warm=original.warm, epochs=original.epochs,
+        seed=retrain_seed(original.seed, index), gpu=gpu, data_dir=data_dir,
+        model_options=json.loads(original.model_options) or None,
+        train_subset=original.train_subset, augment=original.augment, store=store, **left_out)
+
+
+def stored_retrains(original: TrainingRecipe, task: str, forget: str, count: int, store: str,
+                    data_dir: str | None) -> list[Path]:
+    """The first `count` retrained models of the cell, which must already be in the store
+    (evaluation never trains: the pools are trained beforehand by scripts/pool.py)."""
+    found, missing = [], []
+    for index in range(count):
+        config = retrain_config(original, task, forget, index, store, data_dir, gpu=False)
+        recipe = training_recipe(config, config.epochs)
+        path = ModelStore(store).find(recipe)
+        (found if path else missing).append(path or recipe.seed)
+    if missing:
+        raise UsageError(f"the model store {store} lacks {len(missing)} of the {count} retrained "
+                         f"models of this cell (seeds {', '.join(map(str, missing))}); train "
+                         "them first with scripts/pool.py ... | python sweep.py")
+    return found

@@ -71,6 +71,7 @@ class TrainSettings:
     checkpoint_meta: dict | None = None  # arch, dataset, num_classes, ... stored with it
     resume: bool = False  # continue from checkpoint_path if it holds a partial run
     label: str = "train"  # progress-bar label
+    evaluate_every: int = 1  # call evaluate_epoch every this many epochs (and after the last)
 
 
 def train(
@@ -112,7 +113,8 @@ def train(
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{running / (i + 1):.3f}")
         record = {"epoch": epoch + 1, "train_loss": running / max(steps_per_epoch, 1)}
-        if evaluate_epoch is not None:
+        last = epoch + 1 == settings.epochs
+        if evaluate_epoch is not None and (last or (epoch + 1) % settings.evaluate_every == 0):
             record["acc_test"] = evaluate_epoch(model)
         history.append(record)
         log.info("%s epoch %d/%d: %s", settings.label, epoch + 1, settings.epochs, record)

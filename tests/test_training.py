@@ -88,3 +88,15 @@ def test_resume_continues_exactly(tmp_path):
     assert [r["epoch"] for r in summary["history"]] == [1, 2, 3, 4]
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_test_accuracy_is_measured_every_n_epochs_and_after_the_last():
+    torch.manual_seed(0)
+    loader = ListLoader(torch.randn(8, 4), torch.randint(0, 2, (8,)), batch=4)
+    measured = []
+    summary = train(nn.Linear(4, 2), loader, torch.device("cpu"),
+                    TrainSettings(epochs=5, schedule=constant_schedule(0.1), evaluate_every=2),
+                    evaluate_epoch=lambda model: measured.append(1) or 50.0)
+    assert [("acc_test" in record) for record in summary["history"]] == \
+        [False, True, False, True, True]
+    assert len(measured) == 3
