@@ -41,7 +41,8 @@ CSV_NAMES = {"Dr": "Dr_pct", "Df": "Df_pct", "MIA": "MIA_pct", "time": "time_s"}
 # set and the seed are handled separately; the checkpoint counts by its hash).
 NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path", "forget_class",
                 "forget_perc", "forget_count", "seed", "gpu", "data_dir", "results_path",
-                "eval_batch_size", "wandb_project", "wandb_name", "skip_done"}
+                "eval_batch_size", "wandb_project", "wandb_name", "skip_done", "store",
+                "retrain_index"}
 
 
 def metric_values(row: dict) -> dict[str, float]:
