@@ -66,6 +66,14 @@ def reference_retrain_epochs(dataset: str, net: str) -> tuple[int, list[int]]:
 # (measured before this regime existed: loss-attack AUC 0.79 for Shirt, 0.69 for Coat, 0.51 for
 # Sneaker; the published 5-epoch recipe gives 0.49 for every class).
 REGIMES = {
-    "published": [],
-    "memorise": ["-epochs", "100", "-train_subset", "2000", "-no_augment"],
+    "published": {},
+    "memorise": {"epochs": 100, "train_subset": 2000, "augment": False},
 }
+
+
+def regime_flags(regime: str) -> list[str]:
+    """The pretrain_model.py flags of a regime."""
+    settings = REGIMES[regime]
+    flags = [f for key in ("epochs", "train_subset") if key in settings
+             for f in (f"-{key}", str(settings[key]))]
+    return flags + (["-no_augment"] if settings.get("augment") is False else [])

@@ -18,14 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model_store import retrain_seed  # noqa: E402
-from recipes import REGIMES  # noqa: E402
+from recipes import REGIMES, regime_flags  # noqa: E402
 
 
 def pool_commands(net: str, dataset: str, classes: int, originals: list[int],
                   forget: list[str], retrains: int, regime: str, store: str,
                   python: str = sys.executable) -> list[list[str]]:
     base = [python, "pretrain_model.py", "-net", net, "-dataset", dataset,
-            "-classes", str(classes), *REGIMES[regime], "-store", store]
+            "-classes", str(classes), *regime_flags(regime), "-store", store]
     commands = [[*base, "-seed", str(seed)] for seed in originals]
     for seed in originals:
         for name in forget:
