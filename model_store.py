@@ -68,12 +68,14 @@ class TrainingRecipe:
         return f"{self.net} on {self.dataset}{subset}, {what}, seed {self.seed}"
 
 
-def retrain_seed(original_seed: int, index: int) -> int:
-    """Seed of the index-th retrain of a cell of original model `original_seed`: distinct from
-    every original seed below 1000 and from every other cell's retrains."""
-    if index < 0 or index >= 100:
-        raise UsageError(f"retrain index must be in 0..99, got {index}")
-    return 1000 + 100 * original_seed + index
+def retrain_seed(index: int) -> int:
+    """Seed of the index-th retrained model of a forget set, distinct from every original seed
+    below 1000. A retrain never saw the original model (same data, same recipe, the forget set
+    left out), so the K retrains of a forget set are the gold standard of every original
+    model's cell for that forget set: they are trained once per forget set, not per original."""
+    if index < 0:
+        raise UsageError(f"retrain index must be at least 0, got {index}")
+    return 1000 + index
 
 
 def store_root(option: str | None) -> Path:

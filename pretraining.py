@@ -200,7 +200,8 @@ def original_recipe(meta: dict, path: str) -> TrainingRecipe:
 def retrain_config(original: TrainingRecipe, task: str, forget: str, index: int,
                    store: str, data_dir: str | None, gpu: bool) -> PretrainConfig:
     """The pretraining run of the index-th retrain of (original, forget set): the original's
-    recipe, the forget class (or fine class) left out, seed retrain_seed(seed, index)."""
+    recipe, the forget class (or fine class) left out, seed retrain_seed(index) (shared by
+    every original model of that forget set)."""
     if task not in ("full_class", "sub_class"):
         raise UsageError(f"retrained models of the {task} task are not kept in the model store; "
                          "-method retrain trains one from scratch")
@@ -208,7 +209,7 @@ def retrain_config(original: TrainingRecipe, task: str, forget: str, index: int,
     return PretrainConfig(
         net=original.net, dataset=original.dataset, num_classes=original.num_classes,
         batch_size=original.batch_size, warm=original.warm, epochs=original.epochs,
-        seed=retrain_seed(original.seed, index), gpu=gpu, data_dir=data_dir,
+        seed=retrain_seed(index), gpu=gpu, data_dir=data_dir,
         model_options=json.loads(original.model_options) or None,
         train_subset=original.train_subset, augment=original.augment, store=store, **left_out)
 

@@ -3,8 +3,9 @@
     python scripts/pool.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
         --forget Sneaker,Shirt,Coat --retrains 3 --regime memorise | python sweep.py --gpus cpu
 
-Originals: one model per pretraining seed. Retrains: for every (original seed, forget class)
-cell, K models trained without that class, with seeds model_store.retrain_seed(seed, k). All
+Originals: one model per pretraining seed. Retrains: for every forget class, K models trained
+without it, with seeds model_store.retrain_seed(k); they serve every original's cell of that
+class (a retrain never saw the original). All
 land in the model store (-store), so a later sweep or attack finds them by recipe.
 """
 
@@ -27,10 +28,9 @@ def pool_commands(net: str, dataset: str, classes: int, originals: list[int],
     base = [python, "pretrain_model.py", "-net", net, "-dataset", dataset,
             "-classes", str(classes), *regime_flags(regime), "-store", store]
     commands = [[*base, "-seed", str(seed)] for seed in originals]
-    for seed in originals:
-        for name in forget:
-            commands += [[*base, "-forget_class", name, "-seed", str(retrain_seed(seed, k))]
-                         for k in range(retrains)]
+    for name in forget:
+        commands += [[*base, "-forget_class", name, "-seed", str(retrain_seed(k))]
+                     for k in range(retrains)]
     return commands
 
 

@@ -129,11 +129,10 @@ def test_two_concurrent_writers_train_once(tmp_path, monkeypatch):
     assert ModelStore(tmp_path / "s").find(RECIPE) is not None
 
 
-def test_retrain_seeds_are_distinct_from_originals_and_other_cells():
-    seeds = {retrain_seed(original, k) for original in range(5) for k in range(10)}
-    assert len(seeds) == 50 and min(seeds) >= 1000
-    with pytest.raises(UsageError, match="retrain index must be in 0..99"):
-        retrain_seed(0, 100)
+def test_retrain_seeds_are_distinct_from_original_seeds():
+    assert [retrain_seed(k) for k in range(3)] == [1000, 1001, 1002]
+    with pytest.raises(UsageError, match="retrain index must be at least 0"):
+        retrain_seed(-1)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +173,7 @@ def test_retrain_with_a_store_trains_the_cell_once_then_loads_it(world, tmp_path
     assert len(retrains) == 1  # trained by the first run, loaded by the second
     meta = load_checkpoint(retrains[0])[1]
     assert meta["forget"] == "class Sneaker"
-    assert (meta["recipe"]["seed"], meta["recipe"]["train_subset"]) == (retrain_seed(0, 0), 24)
+    assert (meta["recipe"]["seed"], meta["recipe"]["train_subset"]) == (retrain_seed(0), 24)
     first, second = rows("r.jsonl")
     assert first["metrics"] == second["metrics"]  # the same stored model, scored twice
 
