@@ -1,6 +1,6 @@
 """Command lines of the forgetting entry points: the published flags, plus clearer spellings.
 
-Every published single-dash flag keeps its meaning (spec §1.2-1.4); double-dash spellings are
+Every published single-dash flag keeps its meaning; double-dash spellings are
 accepted too. Flags the published code accepts but never uses (`-warm`, `-lr`, `-epochs`,
 `-my_seed`) are still accepted so published command lines run unchanged.
 """
@@ -105,7 +105,8 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
          help="retrain: epochs (default: the published pretraining epochs)")
     flag(base, "finetune_epochs", type=int, default=5, help="finetune: epochs (published 5)")
     flag(base, "published_noise", action="store_true",
-         help="UNSIR/emmn: use only 3 noise images, as the published code does (§8 item 23)")
+         help="UNSIR/emmn: use only 3 noise images, as the published code does "
+              "(deviation D14, docs/deviations.md)")
     return parser
 
 

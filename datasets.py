@@ -1,7 +1,8 @@
 """Datasets: the DATASETS registry, class names, the three splits and the batched loader.
 
 Images are decoded once (data_formats.py) and held as uint8 tensors [N, 3, H, W]. Batches go
-through the published pipeline as batched tensor ops, in the published order (spec §6, §8.9):
+through the published pipeline as batched tensor ops, in the published order (deviation D8,
+docs/deviations.md):
     uint8 -> /255 (ToTensor) -> [augmentation] -> Normalize(mean, std) -> Resize(image_size)
 so a ViT sees 32x32 images upsampled to 224 after normalisation, as in the published code.
 Splits are pure functions on label tensors returning index tensors (no materialised copies).
@@ -21,13 +22,13 @@ import data_formats
 from errors import UsageError
 
 # Normalisation statistics. The published code uses the CIFAR-100 ones for every dataset,
-# CIFAR-10 and Pins included (spec §6); Fashion-MNIST (not in the published code) gets its own.
+# CIFAR-10 and Pins included; Fashion-MNIST (not in the published code) gets its own.
 CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
 CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
 FASHION_MNIST_MEAN = (0.2860, 0.2860, 0.2860)
 FASHION_MNIST_STD = (0.3530, 0.3530, 0.3530)
 PINS_STORED_SIZE = 36  # published Pins pipeline starts with Resize((36, 36)) on the PIL image
-PINS_TEST_FRACTION = 0.2  # per identity; the published code has no Pins split (spec §8.10)
+PINS_TEST_FRACTION = 0.2  # per identity; the published code has no Pins split (deviation D6)
 RESIZE_ANTIALIAS = False  # bilinear Resize after Normalize; only 36->32 (Pins) downsamples
 
 FASHION_MNIST_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -154,7 +155,8 @@ def _load_cifar20(train: bool, data_dir: str | None, seed: int) -> ImageSet:
 
 def pins_split(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded 80/20 train/test split within every identity: sorted (train_idx, test_idx).
-    Not in the published code, whose Pins train and test sets are the same folder (§8.10)."""
+    Not in the published code, whose Pins train and test sets are the same folder (deviation
+    D6, docs/deviations.md)."""
     generator = torch.Generator().manual_seed(seed)
     train, test = [], []
     for c in range(int(labels.max()) + 1 if len(labels) else 0):
@@ -173,7 +175,7 @@ def _pins_decoded(root: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 def _load_pins(train: bool, data_dir: str | None, seed: int) -> ImageSet:
     """Pins faces: class = sorted identity folder, images 36x36, seeded per-identity 80/20
-    split (`seed`); the published code trains and tests on the whole folder (spec §8.10)."""
+    split (`seed`); the published code trains and tests on the whole folder (deviation D6)."""
     images, labels, names = _pins_decoded(str(data_formats.find_image_folder(data_dir).resolve()))
     chosen = pins_split(labels, seed)[0 if train else 1]
     return ImageSet(images[chosen], labels[chosen], labels[chosen], names)
@@ -451,14 +453,14 @@ def _label_split(train_labels: torch.Tensor, test_labels: torch.Tensor, target: 
 
 def full_class_split(train_labels: torch.Tensor, test_labels: torch.Tensor,
                      forget_class: int) -> Split:
-    """Forget = every sample of `forget_class` (task labels); retain = all others (§1.2 s.6)."""
+    """Forget = every sample of `forget_class` (task labels); retain = all others."""
     return _label_split(train_labels, test_labels, forget_class, "class")
 
 
 def sub_class_split(train_fine: torch.Tensor, test_fine: torch.Tensor,
                     forget_fine: int) -> Split:
     """Forget = every sample of one fine class (Cifar20 sub-class task); retain = the other
-    fine classes, including the forgotten class's superclass siblings (§1.3 step 4)."""
+    fine classes, including the forgotten class's superclass siblings, as published."""
     return _label_split(train_fine, test_fine, forget_fine, "fine class")
 
 
@@ -476,7 +478,8 @@ def count_from_fraction(num_train: int, frac: float) -> int:
 def random_split_indices(num_train: int, *, count: int,
                          seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` random training indices to forget, the rest retained, both sorted. A dedicated
-    generator, so the split depends on the seed only (published: on model init too, §8.11).
+    generator, so the split depends on the seed only (published: on model init too; deviation
+    D7, docs/deviations.md).
     Same draw as `random_split(range(num_train), [count, rest], generator=manual_seed(seed))`."""
     if not 0 < count < num_train:
         raise UsageError(f"forget size must be between 1 and {num_train - 1} (the training set "

@@ -239,7 +239,7 @@ def evaluation_batch(image_size: int, device: torch.device) -> int:
 
 
 def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device) -> dict:
-    """All metrics of DESIGN §4 from one inference pass per split."""
+    """Every metric of the README's metrics table from one inference pass per split."""
     batch = config.eval_batch_size or evaluation_batch(model.input_size, torch.device(device))
 
     def loader(images, indices):

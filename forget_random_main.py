@@ -1,4 +1,4 @@
-"""Forget random training samples (published `forget_random_main.py`, §1.4).
+"""Forget random training samples (published `forget_random_main.py`).
 
 -forget_perc keeps its published meaning (0.00165 of CIFAR-10's 50,000 images is 83 samples,
 not the 100 the published script's comment says); -forget_count gives an exact number. Here

@@ -1,4 +1,4 @@
-"""Forget one fine class inside its superclass (published `forget_subclass_main.py`, §1.3).
+"""Forget one fine class inside its superclass (published `forget_subclass_main.py`).
 
 The task label stays the coarse one: on CIFAR-20, forgetting `rocket` keeps `vehicle2`.
 

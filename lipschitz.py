@@ -9,7 +9,7 @@ with one plain SGD step (learning rate η) per forget batch and a single pass ov
 set. The noisy branch is a stop-gradient (sg): the clean output is pulled toward its fixed noisy
 neighbours. The denominator is the realised perturbation after clamping, not ‖σε‖.
 
-Two forms (DESIGN.md §5, REFERENCE_SPEC.md §3 and §8.1-7):
+Two forms (deviations D1, D2 and D3, docs/deviations.md):
 
 * Default (`JitOptions(...)`): the paper's Algorithm 1. Gradients are cleared every step, the
   model runs in eval mode, perturbed inputs are clamped to the data's valid normalised range
@@ -52,19 +52,20 @@ _AUTO_CHUNK_IMAGES_32PX_GPU = 4096
 
 @dataclass
 class JitOptions:
-    """Hyperparameters of one JiT run. Defaults give the paper's form (DESIGN.md §5)."""
+    """Hyperparameters of one JiT run. Defaults give the paper's form (Algorithm 1)."""
 
     sigma: float  # σ: std of the Gaussian input noise, in normalised input units
     eta: float  # η: SGD learning rate (no momentum, no weight decay)
     n_samples: int = 25  # N: perturbations per forget image
-    accumulate_grads: bool = False  # published: .grad never cleared across forget batches
-    clamp: str = "data_range"  # data_range: per-channel valid range | batch: batch min/max | none
-    train_mode: bool = False  # published: model left in train mode (dropout on)
+    accumulate_grads: bool = False  # published: .grad never cleared across batches (D1)
+    # data_range: per-channel valid range | batch: batch min/max (published, D3) | none
+    clamp: str = "data_range"
+    train_mode: bool = False  # published: model left in train mode, dropout on (D2)
     reduction: str = "sum"  # over the batch: sum (published) | mean
     # images per no-grad forward of the noisy copies, rounded down to whole repetitions of the
     # batch (at least one); 0 = auto
     chunk_size: int = 0
-    seed: int = 0  # noise generator seed (dropout in train mode draws from the global RNG)
+    seed: int = 0  # noise generator seed, D5 (dropout in train mode draws from the global RNG)
     # Run the no-grad forwards of the perturbed copies under bfloat16 autocast (the clean,
     # with-grad forward stays in full precision). Off by default: it changes the loss and the
     # update, most at small σ (measured in bench/bench_bf16.py, see bench/README.md).
@@ -248,7 +249,8 @@ def lipschitz_forgetting(
     valid_range: per-channel (lo, hi) [3] of normalised pixels, needed by clamp "data_range".
     The model is left in the mode JiT ran in (eval by default); evaluation follows.
     Returns {"n_steps", "n_images", "loss_mean", "loss_first", "loss_last"} (loss per batch).
-    Raises UsageError, before any step corrupts the weights, when a loss or gradient is not finite.
+    Raises UsageError, before any step corrupts the weights, when a loss or gradient is not
+    finite (deviation D4, docs/deviations.md).
     """
     options.validate()
     if options.clamp == "data_range" and valid_range is None:

@@ -1,10 +1,10 @@
 """Evaluation: one batched inference pass per split, then pure functions on the logits.
 
-Metric vocabulary (DESIGN.md §4; reference names in REFERENCE_NAMES):
+Metric vocabulary (the README's metrics table; published names in REFERENCE_NAMES):
 acc_test, acc_retain_test, acc_forget_test (full/sub-class), acc_forget_train, acc_retain_train
 (percent, sample-weighted) and mia (fraction of forget samples the attack calls "member").
 
-Differences from the published code (REFERENCE_SPEC.md §4, §8.15-16), on purpose:
+Differences from the published code (deviations D9 and D10, docs/deviations.md), on purpose:
 * accuracy is weighted by samples, not the mean of per-batch accuracies;
 * the attack's probabilities come from the same batched logits as the accuracies, not from a
   second batch-size-1 pass (identical values: inference in eval mode is deterministic);
@@ -23,7 +23,7 @@ from errors import UsageError
 
 TASKS = ("full_class", "sub_class", "random")
 
-# DESIGN §4 key -> the name the published code logs. Both forget accuracies are its "Df":
+# This tool's key -> the name the published code logs. Both forget accuracies are its "Df":
 # full/sub-class log the forget *test* accuracy, the random task the forget *train* accuracy.
 REFERENCE_NAMES = {
     "acc_test": "TestAcc",
@@ -62,7 +62,8 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | str, *,
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Percent of samples whose arg-max logit is the label (every sample weighs the same)."""
+    """Percent of samples whose arg-max logit is the label (every sample weighs the same;
+    deviation D9, docs/deviations.md)."""
     if len(labels) == 0:
         raise ValueError("accuracy of an empty set is undefined")
     return 100.0 * (logits.argmax(dim=1) == labels).double().mean().item()
@@ -121,7 +122,7 @@ def evaluate(
     task: str = "full_class",
     autocast_bf16: bool = False,
 ) -> dict[str, float]:
-    """All DESIGN §4 metrics from one inference pass over each of three loaders.
+    """Every metric of the README's metrics table, from one inference pass per loader.
 
     test: the WHOLE test set (unshuffled, task labels; sub-class: coarse labels).
     retain_train / forget_train: the retained / forgotten training samples (no augmentation).

@@ -1,4 +1,4 @@
-"""Train the original model (published `pretrain_model.py`, spec §1.1) or, with
+"""Train the original model (published `pretrain_model.py`) or, with
 -forget_class, the retrained gold standard without that class.
 
     python pretrain_model.py -net VGG16 -dataset Cifar100 -classes 100 -gpu

@@ -1,10 +1,10 @@
 """Train the original model, or the retrained gold standard (a class left out).
 
-The published recipe (spec §1.1, §5.6): SGD momentum 0.9, weight decay 5e-4, batch 64,
+The published recipe: SGD momentum 0.9, weight decay 5e-4, batch 64,
 augmentation (crop, flip, rotation), OneCycle to 0.1 with a first-epoch warm-up ramp. Unlike
 the published code, the checkpoint kept is the last epoch's (the published code picks the best
 epoch on the test set, which leaks the test set into model selection); the test accuracy of
-every epoch is stored in the checkpoint.
+every epoch is stored in the checkpoint (deviation D22, docs/deviations.md).
 """
 
 from __future__ import annotations

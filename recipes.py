@@ -1,4 +1,4 @@
-"""Training recipes: epochs per dataset and network (published `conf.py`, spec §5.5).
+"""Training recipes: epochs per dataset and network (published `conf.py`).
 
 The published `pretrain_model.py` looks up `<dataset>_VGG16_EPOCHS` for VGG16,
 `<dataset>_ViT_EPOCHS` for ViT and `<dataset>_EPOCHS` otherwise. Fashion-MNIST and the
@@ -42,7 +42,7 @@ def pretrain_epochs(dataset: str, net: str) -> int:
     return table[dataset]
 
 
-# The published "retrain" (kept as retrain_reference, spec §2.2): generic epochs/milestones
+# The published "retrain" (kept as retrain_reference, deviation D13): generic epochs/milestones
 # for every network but ViT, which has its own.
 REFERENCE_MILESTONES = {
     "Cifar100": [60, 120, 160], "Cifar20": [15, 30, 35], "Cifar10": [8, 12, 16],

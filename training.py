@@ -28,7 +28,7 @@ LrSchedule = Callable[[int], float]  # optimiser step index (0-based) -> learnin
 def published_pretrain_schedule(
     total_steps: int, steps_per_epoch: int, warm_epochs: int = 1, max_lr: float = 0.1
 ) -> LrSchedule:
-    """The schedule the published `pretrain_model.py` effectively runs (spec §1.1, §5.6).
+    """The schedule the published `pretrain_model.py` effectively runs.
 
     OneCycle (cosine, peak `max_lr` at 30 % of the steps, start max_lr/25, end start/1e4),
     except that during the first `warm_epochs` epochs a warm-up overrides it with a linear
@@ -55,7 +55,7 @@ def published_pretrain_schedule(
 
 
 def constant_schedule(lr: float) -> LrSchedule:
-    """A constant learning rate (the published `fit_one_cycle` without milestones, §2)."""
+    """A constant learning rate (the published `fit_one_cycle` without milestones)."""
     return lambda step: lr
 
 

@@ -7,7 +7,7 @@
 Per network, on one batch of B forget images:
   tool    = `lipschitz.lipschitz_forgetting` over that batch (perturb, the chunked no-grad
             forwards, the clean forward, backward, SGD step: exactly what a run does per batch);
-  literal = `bench.literal.literal_jit` (spec §3: per repetition deepcopy, noise, clamp,
+  literal = `bench.literal.literal_jit` (the published loop: per repetition deepcopy, noise, clamp,
             no-grad forward), in the cleared form the tool uses by default, with the tool's
             noise draws (so the check below can compare);
   literal_cpu_noise = the same loop with the published noise: each repetition drawn on the

@@ -1,15 +1,15 @@
 """Literal re-statements of the published procedures, written for the benchmarks.
 
-Each function follows REFERENCE_SPEC.md step by step, slow parts included, so that a benchmark
+Each function follows the published code step by step, slow parts included, so that a benchmark
 can compare the tool with what the published code does, in the same process, on the same
 device and data:
-  (a) JiT (§3): per repetition a deep copy of the batch, noise, clamp, a no-grad forward,
+  (a) JiT: per repetition a deep copy of the batch, noise, clamp, a no-grad forward,
       per-sample norms; `.grad` cleared once before the loop only (or, `clear_grads=True`,
       before every batch: the cleared form the tool uses by default);
-  (b) evaluation (§4.1, §4.2, §1.5): one pass per split with the unweighted mean of per-batch
+  (b) evaluation: one pass per split with the unweighted mean of per-batch
       accuracies, and probabilities for the membership attack collected one image at a time
       over the retain train, test and forget train sets;
-  (c) data (§1.2 steps 4-7, §6): a torchvision-style dataset transforming every item
+  (c) data: a torchvision-style dataset transforming every item
       (PIL image -> ToTensor -> Normalize -> Resize), iterated item by item into Python lists
       per class (get_classwise_ds, build_retain_forget_sets), DataLoaders over the lists.
 
@@ -20,7 +20,8 @@ Two departures, both stated where they happen:
   drew every repetition on the CPU and copied it to the device (noise="published"), which
   costs more on a GPU: with "shared" this loop is, if anything, faster than the published one.
 * The attack is a binary logistic regression: current scikit-learn rejects the published
-  `multi_class="multinomial"` (spec §8 item 16), so both sides use the same fit.
+  `multi_class="multinomial"` (deviation D10, docs/deviations.md), so both sides use the same
+  fit.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from torchvision import transforms
 
 import datasets
 
-# ---------------------------------------------------------------- (a) JiT, spec §3
+# ---------------------------------------------------------------- (a) JiT
 
 
 def add_gaussian_noise(x: torch.Tensor, eps: torch.Tensor, sigma: float, clamp: str,
@@ -95,7 +96,7 @@ def literal_jit(model: nn.Module, forget_loader, device: torch.device | str, *, 
     return losses
 
 
-# ---------------------------------------------------------------- (b) evaluation, spec §4
+# ---------------------------------------------------------------- (b) evaluation
 
 
 def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -161,7 +162,7 @@ def get_membership_attack_prob(retain_loader, forget_loader, test_loader, model)
 
 def get_metric_scores(model: nn.Module, retain_train_dl, retain_valid_dl, forget_train_dl,
                       forget_valid_dl, valid_dl, device) -> dict[str, float]:
-    """The published full-class metric set (§1.5): TestAcc, RetainTestAcc, MIA, Df."""
+    """The published full-class metric set: TestAcc, RetainTestAcc, MIA, Df."""
     loss_acc_dict = evaluate(model, valid_dl, device)
     retain_acc_dict = evaluate(model, retain_valid_dl, device)
     mia = get_membership_attack_prob(retain_train_dl, forget_train_dl, valid_dl, model)
@@ -170,7 +171,7 @@ def get_metric_scores(model: nn.Module, retain_train_dl, retain_valid_dl, forget
             "Df": d_f["Acc"], "MIA": mia}
 
 
-# ---------------------------------------------------------------- (c) data, spec §1.2, §6
+# ---------------------------------------------------------------- (c) data
 
 
 class PublishedImageDataset(Dataset):
@@ -242,7 +243,7 @@ def build_retain_forget_sets(classwise_train, classwise_test, num_classes: int,
 
 @dataclass
 class PublishedData:
-    """The loaders the published full-class main hands to a strategy (§1.2 steps 5, 7)."""
+    """The loaders the published full-class main hands to a strategy."""
 
     trainset: PublishedImageDataset
     validset: PublishedImageDataset

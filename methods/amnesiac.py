@@ -1,4 +1,4 @@
-"""Amnesiac unlearning (Graves et al., AAAI 2021), as published (spec §2.5).
+"""Amnesiac unlearning (Graves et al., AAAI 2021), as published.
 
 Every forget sample gets a wrong label; the model is then trained on the relabelled forget
 samples together with the whole retain set.

@@ -1,4 +1,4 @@
-"""Bad Teacher / `blindspot` (Chundawat et al., AAAI 2023), as published (spec §2.4).
+"""Bad Teacher / `blindspot` (Chundawat et al., AAAI 2023), as published.
 
 A copy of the model (the student) is distilled from two teachers at once: on forget samples
 it imitates an incompetent teacher (a randomly initialised model of the same architecture),
@@ -41,8 +41,9 @@ def bad_teacher_loss(student_logits: torch.Tensor, flags: torch.Tensor,
     """KL(teacher ‖ student) with the teacher chosen per sample by its flag (1: incompetent).
 
     All logits [B, C]. Published `F.kl_div(..., reduction='mean')`: the sum is divided by
-    B·C, not B (spec §8 item 24), reproduced here. With Adam the constant factor 1/C hardly
-    matters (Adam's step is invariant to the loss scale up to its epsilon).
+    B·C, not B; reproduced here, as the published numbers were made with it. With Adam the
+    constant factor 1/C hardly matters (Adam's step is invariant to the loss scale up to its
+    epsilon).
     """
     flag = flags.view(-1, 1).to(student_logits.dtype)
     teacher = (flag * F.softmax(incompetent_logits / temperature, dim=1)

@@ -1,5 +1,5 @@
-"""EMMN: error-maximising and error-minimising noise, zero-shot (spec §2.11; Chundawat et
-al., "Zero-Shot Machine Unlearning", IEEE TIFS 2023). Full-class task only.
+"""EMMN: error-maximising and error-minimising noise, zero-shot (Chundawat et al.,
+"Zero-Shot Machine Unlearning", IEEE TIFS 2023). Full-class task only.
 
 The model is trained on learned noise alone: noise that maximises its error on the forgotten
 class (labelled with that class) and, for every retained class, noise it classifies as that
@@ -31,10 +31,11 @@ def emmn(
     noise), c), 30 steps of Adam(0.1). Then `copies` (80) repetitions of every class's noise
     images, labelled with their class, batch 4, shuffled, and 2 epochs of Adam(1e-4).
 
-    Noise copies (spec §8 item 23), a deliberate fix as in UNSIR: the published loader uses
-    only the first 3 of each class's 4 noise images (channel-count indexing); by default all
-    of them are used (C · 80 · 4 items: 32,000 for CIFAR-100, 8,000 steps per epoch), and
-    `published_noise=True` gives the published C · 80 · 3 (24,000).
+    Noise copies (deviation D14, docs/deviations.md), a deliberate fix as in UNSIR: the
+    published loader uses only the first 3 of each class's 4 noise images (channel-count
+    indexing); by default all of them are used (C · 80 · 4 items: 32,000 for CIFAR-100,
+    8,000 steps per epoch), and `published_noise=True` gives the published C · 80 · 3
+    (24,000).
     """
     if data.task != "full_class" or data.forget_class is None:
         raise UsageError(f"EMMN forgets a whole class; it does not run on the {data.task} task")

@@ -1,4 +1,4 @@
-"""Fisher forgetting (Golatkar et al.; spec §2.13): add Gaussian noise to every weight, scaled
+"""Fisher forgetting (Golatkar et al.): add Gaussian noise to every weight, scaled
 by the inverse of its Fisher information on the retain set, so the weights that the retained
 data do not pin down are scrambled."""
 
@@ -37,8 +37,8 @@ def fisher_forgetting(
     (N·C backward passes). `vectorized=True` computes the same per-sample gradients with
     torch.func (vmap over `batch_size` samples per class), equal up to float rounding; it
     holds about 2·batch_size copies of the parameters, so lower `batch_size` for big nets.
-    `vectorized=False` runs the literal batch-1 loop. Noise: a CPU generator seeded by the
-    run's seed (the same draws on every device).
+    `vectorized=False` runs the literal batch-1 loop (deviation D19, docs/deviations.md).
+    Noise: a CPU generator seeded by the run's seed (the same draws on every device; D5).
     """
     if alpha <= 0 or batch_size < 1:
         raise UsageError("Fisher forgetting needs alpha > 0 and batch_size >= 1")
@@ -58,7 +58,7 @@ def fisher_forgetting(
 
 def _mean_var(p: torch.Tensor, grad2: torch.Tensor, alpha: float, num_classes: int,
               forget_class: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Published `get_mean_var` (spec §2.13), in its order of operations."""
+    """Published `get_mean_var`, in its order of operations."""
     var = (1.0 / (grad2 + 1e-8)).clamp(max=1e3)
     is_head = p.size(0) == num_classes
     if is_head:

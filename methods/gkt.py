@@ -1,4 +1,4 @@
-"""Gated Knowledge Transfer (GKT, Chundawat et al.; spec §2.10): zero-shot full-class
+"""Gated Knowledge Transfer (GKT, Chundawat et al.): zero-shot full-class
 unlearning. A generator synthesises pseudo-images; those the original model (teacher) does
 not assign to the forget class pass a gate, and a student is distilled from the teacher on
 them only, so it learns everything except the forgotten class. No real data is read."""
@@ -82,7 +82,7 @@ def attention_loss(student: list[torch.Tensor], teacher: list[torch.Tensor]) -> 
 def kl_mean(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
             temperature: float = 1.0) -> torch.Tensor:
     """Published KL(teacher ‖ student) with PyTorch's default 'mean' reduction, i.e. divided
-    by B·C rather than B (spec §8 item 24; reproduced as published)."""
+    by B·C rather than B (reproduced as published)."""
     # Summed then divided by B·C explicitly: PyTorch warns that its 'mean' will change meaning.
     kl = F.kl_div(F.log_softmax(student_logits / temperature, dim=1),
                   F.softmax(teacher_logits / temperature, dim=1), reduction="sum")
@@ -91,7 +91,7 @@ def kl_mean(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 
 def reinitialise_convs(model: nn.Module, seed: int) -> None:
     """Published student init: Xavier-uniform for every Conv2d weight (only the patch
-    embedding for ViT); biases and Linear layers keep the teacher's values (spec §8 item 25)."""
+    embedding for ViT); biases and Linear layers keep the teacher's values, as published."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
@@ -121,10 +121,11 @@ def gkt(
 
     Teacher mode: the published teacher runs in train mode (VGG dropout on, batch-norm
     statistics of the original model updated by pseudo-data); the default here is eval mode,
-    a fixed teacher, and `teacher_train_mode=True` reproduces the published behaviour. The
+    a fixed teacher, and `teacher_train_mode=True` reproduces the published behaviour
+    (deviation D16, docs/deviations.md). The
     student trains in train mode as published. If `max_empty` generated batches in a row
     are all gated out, training stops early with a warning (the published code tried to
-    reload a generator checkpoint it never saved).
+    reload a generator checkpoint it never saved; deviation D18).
     """
     if data.task != "full_class" or data.forget_class is None:
         raise UsageError("gkt forgets a whole class: it is only available for full_class")

@@ -19,9 +19,10 @@ def lipschitz_forgetting(
 ) -> nn.Module:
     """Zero-shot: smooth the model around each forget sample (reads the forget set only).
 
-    `reference=True` starts from the published code's behaviour (spec §3: gradients accumulated
-    across batches, clamp to the batch's min/max, train mode, loss summed over the batch);
-    each of those can also be set on its own. Otherwise the paper's Algorithm 1 (DESIGN §5).
+    `reference=True` starts from the published code's behaviour (gradients accumulated across
+    batches, clamp to the batch's min/max, train mode, loss summed over the batch; deviations
+    D1, D2 and D3, docs/deviations.md); each of those can also be set on its own. Otherwise
+    the paper's Algorithm 1.
     """
     options = JitOptions.reference(sigma, eta, n_samples) if reference else JitOptions(
         sigma=sigma, eta=eta, n_samples=n_samples)

@@ -1,4 +1,4 @@
-"""Learned noise images (UNSIR, EMMN) and the loader that trains on them (spec §2.6, §2.11).
+"""Learned noise images (UNSIR, EMMN) and the loader that trains on them.
 
 `learn_noise` optimises a batch of images directly (they are the parameters) so that the model
 either misclassifies them as a class (error-maximising, UNSIR) or classifies them as it
@@ -18,7 +18,7 @@ from torch import nn
 
 # Number of noise images the published loaders use from every noise batch: they loop over
 # `range(batch[0].size(0))`, the channel count of one image, instead of the batch size
-# (spec §2.6 step 4, §8 item 23; inherited from Fast-Machine-Unlearning).
+# (inherited from Fast-Machine-Unlearning; deviation D14, docs/deviations.md).
 PUBLISHED_IMAGES_USED = 3
 
 
@@ -35,9 +35,9 @@ def learn_noise(
     with −CE when `maximise` (UNSIR's error-maximising noise, l2_weight 0.1) and +CE otherwise
     (EMMN's per-class error-minimising noise, no L2 term). Only the noise is differentiated,
     so the model's parameters collect no gradients (the published code leaves them in
-    `.grad`, where they leak into the first step of the next optimiser). `train_mode`: the
-    model's mode while the noise is learned (published: train, the mode the loaded model is
-    in); the previous mode is restored afterwards.
+    `.grad`, where they leak into the first step of the next optimiser; deviation D15).
+    `train_mode`: the model's mode while the noise is learned (published: train, the mode the
+    loaded model is in); the previous mode is restored afterwards.
     """
     noise = torch.randn(count, 3, size, size, generator=generator).to(device)
     noise.requires_grad_(True)

@@ -1,4 +1,5 @@
-"""The published "retrain" kept for comparisons with the paper's numbers (spec §2.2, §8 item 20).
+"""The published "retrain", kept for comparisons with the paper's numbers (deviation D13,
+docs/deviations.md).
 
 It is no retrain: it resets only the model's direct children that have `reset_parameters`
 and keeps training the already-trained rest on the retained data. For `VGG16` that is only
@@ -40,7 +41,7 @@ def reset_direct_children(model: nn.Module, seed: int) -> list[str]:
 
 def fit_one_cycle_schedule(lr: float, steps_per_epoch: int,
                            milestones: Sequence[int] | None, gamma: float = 0.2) -> LrSchedule:
-    """The lr the published `fit_one_cycle` runs at each optimiser step (spec §2 intro).
+    """The lr the published `fit_one_cycle` runs at each optimiser step.
 
     Without milestones: constant `lr`. With milestones, its WarmUpLR (total_iters = one
     epoch) is stepped after every batch of epochs 0 *and* 1, so the lr climbs linearly from

@@ -1,4 +1,4 @@
-"""SCRUB (Kurmanji et al.; spec §2.9): a student moves away from the original model (its
+"""SCRUB (Kurmanji et al.): a student moves away from the original model (its
 teacher) on the forget set and stays close to it, and to the labels, on the retain set."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def scrub(
     minimise −KL(student, teacher); retain passes minimise γ·CE + α·KL. Teacher: a frozen
     copy of the original model in eval mode; student in train mode (dropout on).
 
-    Defaults per task, as the published mains actually run (spec §8 item 22): full-class
+    Defaults per task, as the published mains actually run (kept on purpose): full-class
     α = 0.001, γ = 0.99 and the gradient norm clipped to 1 (the declared per-model α/γ are
     never passed); sub-class and random α = 1, γ = 5, no clipping. Pass `clip_grad_norm=0`
     to switch clipping off for full-class.

@@ -1,4 +1,4 @@
-"""The reference points: baseline (no change), finetune and retrain (spec §2.1-2.3)."""
+"""The reference points: baseline (no change), finetune and retrain."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def retrain(
     """The gold standard: a fresh model trained from scratch on the retained data only.
 
     The published `retrain` (kept as `retrain_reference`) only resets the classifier head and
-    continues from the trained weights, which is no retrain (spec §8 item 20). Here the model
+    continues from the trained weights, which is no retrain (deviation D13,
+    docs/deviations.md). Here the model
     is rebuilt from random initialisation and trained with the pretraining recipe
     (published OneCycle schedule, augmentation, `epochs` epochs). With `retrained_path` a
     checkpoint that `pretrain_model.py -forget_class` trained the same way is loaded instead.

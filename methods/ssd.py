@@ -1,4 +1,4 @@
-"""Selective Synaptic Dampening (SSD, Foster et al.; spec §2.7).
+"""Selective Synaptic Dampening (SSD, Foster et al.).
 
 Parameters much more important to the forget set than to the whole training set are shrunk:
 with importances I = mean over batches of the squared batch-mean gradient of the
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from errors import UsageError
 from methods.base import MethodData
 
-# The whole training set's batches, as each published main builds `full_train_dl` (spec §1).
+# The whole training set's batches, as each published main builds `full_train_dl`.
 SHUFFLED = "shuffled"  # full-class: DataLoader(deepcopy(trainset), b, shuffle=True)
 RETAIN_THEN_FORGET = "retain_then_forget"  # sub/random: ConcatDataset(retain, forget), b, in order
 FULL_ORDERS = (SHUFFLED, RETAIN_THEN_FORGET)
@@ -35,9 +35,9 @@ def ssd_tuning(
 
     dampening_constant = λ, selection_weighting = α. The defaults (λ = α = 1) are what the
     published full-class main actually runs: it hard-codes both to 1 and never uses its
-    declared per-model values (VGG16 λ 4, α 10; ViT λ 1, α 3.5; spec §8 item 21). The
+    declared per-model values (VGG16 λ 4, α 10; ViT λ 1, α 3.5), kept on purpose. The
     published sub-class runs use VGG16 λ 6, α 5 and ViT λ 1, α 10; random VGG16 λ 4, α 10 and
-    ViT λ 1, α 3.5 (spec §2.12) — pass them explicitly.
+    ViT λ 1, α 3.5 — pass them explicitly.
 
     Importances depend on batching (squares of batch means), so the published loaders are
     rebuilt: forget set in order at `batch_size` (the run's `-b` when None) for I_f; for I_D

@@ -1,4 +1,4 @@
-"""The published `fit_one_unlearning_cycle` (spec §2 intro): Adam, cross-entropy, train mode.
+"""The published `fit_one_unlearning_cycle`: Adam, cross-entropy, train mode.
 
 Shared by amnesiac, UNSIR and EMMN. The published loop also evaluates on a validation loader
 after every epoch; that only prints and does not change the model, so it is left out.

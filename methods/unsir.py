@@ -1,4 +1,4 @@
-"""UNSIR (Tarun et al., "Fast Yet Effective Machine Unlearning", TNNLS 2023), spec §2.6.
+"""UNSIR (Tarun et al., "Fast Yet Effective Machine Unlearning", TNNLS 2023).
 
 Impair: learn a batch of noise images that maximises the model's error on the forgotten class,
 train on the noise (labelled with that class) mixed with a sample of the retained data.
@@ -45,12 +45,12 @@ def unsir(
     Impair: 1 epoch of Adam(1e-4) on the noise copies + the retained sample, batch 32,
     shuffled. Repair: 1 epoch of a fresh Adam(1e-4) on the retained sample, batch 128.
 
-    Noise copies (spec §8 item 23), a deliberate fix: the published loader means to append
-    every image of the noise batch 80 times, but indexes by the channel count, so it uses
-    only the first 3 of the 32 images (240 noise items). By default all `noise_batch` images
-    are repeated `copies` times (32 × 80 = 2,560 items, the evident intent of the original
-    Fast-Machine-Unlearning loop); `published_noise=True` reproduces the 3 × 80. The retained
-    images are read lazily, batch by batch, and never held in memory all at once.
+    Noise copies (deviation D14, docs/deviations.md), a deliberate fix: the published loader
+    means to append every image of the noise batch 80 times, but indexes by the channel count,
+    so it uses only the first 3 of the 32 images (240 noise items). By default all `noise_batch`
+    images are repeated `copies` times (32 × 80 = 2,560 items, the evident intent of the
+    original Fast-Machine-Unlearning loop); `published_noise=True` reproduces the 3 × 80. The
+    retained images are read lazily, batch by batch, and never held in memory all at once.
     """
     if data.task not in PUBLISHED_NOISE_STEPS or data.forget_class is None:
         raise UsageError(f"UNSIR needs a forgotten class; it does not run on the {data.task} "

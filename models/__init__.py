@@ -16,9 +16,9 @@ from models.vgg import VGG16
 from models.vit import ViT
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
-    "VGG16": VGG16,  # published name; really VGG11 without batch-norm (spec §5.1)
-    "ResNet18": ResNet18,  # CIFAR variant (spec §5.3)
-    "ViT": ViT,  # ViT-B/16 from Hugging Face, or any ViTConfig (spec §5.2)
+    "VGG16": VGG16,  # published name; really VGG11 without batch-norm
+    "ResNet18": ResNet18,  # CIFAR variant (pytorch-cifar100)
+    "ViT": ViT,  # ViT-B/16 from Hugging Face, or any ViTConfig
     "CNN": CNN,  # compact CPU demo net, not in the published code
 }
 

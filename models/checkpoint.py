@@ -1,4 +1,5 @@
-"""Self-describing checkpoints: weights plus what they were trained for (DESIGN §3).
+"""Self-describing checkpoints: weights plus what they were trained for (deviation D23,
+docs/deviations.md).
 
 File format "unlearn-checkpoint-v1", written with `torch.save`:
     {"format": "unlearn-checkpoint-v1", "state_dict": {name: Tensor}, "meta": {...},
@@ -14,7 +15,7 @@ lists, tuples and dicts of these. An optimizer's `state_dict()` qualifies; a dat
 Path, a ViTConfig or a numpy number does not (convert with `dataclasses.asdict`, `str`,
 `.to_dict()`, `float` first). `save_checkpoint` checks this before writing anything.
 
-The published code saves a bare `model.state_dict()` (spec §1.1 step 6); such files load too,
+The published code saves a bare `model.state_dict()`; such files load too,
 with meta `{"format": "bare-state-dict"}` and only a check of the final layer's width.
 """
 

@@ -14,9 +14,9 @@ class CNN(nn.Module):
     test accuracy. (Twice the widths gain nothing on this data and take three times as long.)
 
     No dropout and no batch-norm on purpose: then train and eval mode compute the same
-    function, so the JiT question "which mode does the model run in while unlearning" (spec §8
-    item 4) cannot change the result for this model, and an experiment on it isolates the
-    unlearning method itself.
+    function, so the JiT question "which mode does the model run in while unlearning"
+    (deviation D2, docs/deviations.md) cannot change the result for this model, and an
+    experiment on it isolates the unlearning method itself.
     """
 
     input_size = 32  # pixels (H = W); Fashion-MNIST is padded 28 -> 32

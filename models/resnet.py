@@ -1,7 +1,7 @@
 """ResNet-18 for 32x32 inputs, laid out like pytorch-cifar100 so its state dicts load as they are.
 
 Differences from the ImageNet ResNet-18: a 3x3 stride-1 stem and no max-pool, so a 32x32
-image keeps its full resolution in the first stage (spec §5.3).
+image keeps its full resolution in the first stage.
 """
 
 import torch

@@ -7,7 +7,7 @@ from torch import nn
 class VGG16(nn.Module):
     """VGG11 (no batch-norm) under the published name `VGG16`, kept for compatibility.
 
-    The published code (spec §5.1) wraps a randomly initialised torchvision `vgg11()`, whose
+    The published code wraps a randomly initialised torchvision `vgg11()`, whose
     classifier ends in 1000 ImageNet outputs, and puts `fc = Linear(1000, C)` on top with no
     non-linearity in between. We keep exactly that, including the attribute names `model` and
     `fc`, so state-dict files written by the published code (keys `model.features.0.weight`,
@@ -34,7 +34,7 @@ class VGG16(nn.Module):
         return self.fc(self.model(x))
 
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Logits [B, C] and the activations gkt's attention loss compares (spec §5.1).
+        """Logits [B, C] and the activations gkt's attention loss compares.
 
         As published: every Conv2d output of the features (8 of them, [B, ch, h, w]) and
         every Linear output of the torchvision classifier (3, [B, features]), each read after

@@ -1,6 +1,6 @@
 """The published `ViT`: a Hugging Face `ViTModel` and a linear head on the CLS token.
 
-Weights (spec §5.2, DESIGN §6): the published code always downloads
+Weights (deviation D24, docs/deviations.md): the published code always downloads
 `google/vit-base-patch16-224` (ViT-B/16, ImageNet-21k pre-trained, ImageNet-1k fine-tuned).
 Here they come from, in order: `config=` (random init, no files at all: tests, benchmarks, and
 building the architecture before loading a fine-tuned checkpoint), `weights=` (a local
@@ -171,7 +171,7 @@ class ViT(nn.Module):
         [B, 1 + patches, hidden], for gkt's attention loss.
 
         The published activation path fed the embedding output to every encoder layer, so its
-        logits were not the model's (spec §5.2, §8 item 25); here each layer gets the previous
+        logits were not the model's (deviation D17); here each layer gets the previous
         layer's output, read from Hugging Face's `hidden_states` (entry 0 is the embedding).
         """
         outputs = self.base(pixel_values=x, output_hidden_states=True)

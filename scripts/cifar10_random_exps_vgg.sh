@@ -25,11 +25,11 @@ override methods "${METHODS:-}" ', '
 FORGET_PERC=${FORGET_PERC:-0.00165}
 WEIGHT_PATH=${WEIGHT_PATH:-VGG16Cifar10.pth}
 B=${B:-128}  # -b, the published default of forget_random_main.py
-# JiT σ (noise std), η (learning rate), N (noisy copies) as published (spec §2.12).
+# JiT σ (noise std), η (learning rate), N (noisy copies) as the published scripts run them.
 JIT_SIGMA=${JIT_SIGMA:-0.01}
 JIT_ETA=${JIT_ETA:-3e-4}
 JIT_N=${JIT_N:-25}
-JIT_FORM=(-jit_reference)  # JiT exactly as published (DESIGN §5), so the grid reproduces it
+JIT_FORM=(-jit_reference)  # JiT exactly as published (deviations D1-D3), so the grid reproduces it
 load_settings forget_random_main.py VGG16 Cifar10
 
 commands() {

@@ -25,11 +25,11 @@ override methods "${METHODS:-}" ', '
 override classes "${CLASSES:-}" ,
 WEIGHT_PATH=${WEIGHT_PATH:-ViTCifar20.pth}
 B=${B:-64}  # -b, the published default of forget_sub_class_main.py
-# JiT σ (noise std), η (learning rate), N (noisy copies) as published (spec §2.12).
+# JiT σ (noise std), η (learning rate), N (noisy copies) as the published scripts run them.
 JIT_SIGMA=${JIT_SIGMA:-1.5}
 JIT_ETA=${JIT_ETA:-0.5}
 JIT_N=${JIT_N:-25}
-JIT_FORM=(-jit_reference)  # JiT exactly as published (DESIGN §5), so the grid reproduces it
+JIT_FORM=(-jit_reference)  # JiT exactly as published (deviations D1-D3), so the grid reproduces it
 load_settings forget_sub_class_main.py ViT Cifar20
 
 commands() {

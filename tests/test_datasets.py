@@ -71,7 +71,7 @@ def test_cifar100_and_cifar20_labels(tmp_path):
     assert coarse20.images is fine100.images  # the same pixels, held once
     assert coarse20.class_names[19] == "vehicles_2" and fine100.class_names[69] == "rocket"
     assert set(coarse20.labels[coarse20.fine_labels == 69].tolist()) == {19}
-    pairs = {"rocket": 19, "mushroom": 4, "baby": 14, "lamp": 5, "sea": 10}  # spec §6
+    pairs = {"rocket": 19, "mushroom": 4, "baby": 14, "lamp": 5, "sea": 10}  # published pairs
     assert {n: coarse_of(datasets.PUBLISHED_FINE[n]) for n in pairs} == pairs
     assert [coarse_of(f) for f in range(100)] == CIFAR100_COARSE_OF_FINE
 
@@ -294,7 +294,7 @@ def test_random_split_indices():
 
 
 def test_count_from_fraction_matches_random_split():
-    assert count_from_fraction(50000, 0.00165) == 83  # spec §1.4 step 3, not 82 or 100
+    assert count_from_fraction(50000, 0.00165) == 83  # deviation D7: not 82 or 100
     for n, frac in ((50000, 0.1), (997, 0.333), (10, 0.25), (60000, 0.00165)):
         parts = torch.utils.data.random_split(range(n), [frac, 1 - frac])
         assert count_from_fraction(n, frac) == len(parts[0])

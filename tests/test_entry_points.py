@@ -78,7 +78,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 def published_full(world, results, *extra) -> list[str]:
-    """The published full-class command (spec §1.2) on tiny CIFAR-100, plus local paths."""
+    """The published full-class command on tiny CIFAR-100, plus local paths."""
     return ["-net", "CNN", "-dataset", "Cifar100", "-classes", "100", "-gpu",
             "-method", "lipschitz_forgetting", "-forget_class", "rocket",
             "-weight_path", world.weights("Cifar100"), "-seed", "1",
@@ -107,7 +107,7 @@ def only_row(path) -> dict:
 
 
 def check_scores(row: dict, task: str) -> None:
-    """The DESIGN §4 keys, the reference names, timings; every value finite and in range."""
+    """The metric keys, the published names, timings; every value finite and in range."""
     assert row["status"] == "ok"
     assert row["task"] == task
     expected = RANDOM_METRICS if task == "random" else FULL_METRICS

@@ -1,4 +1,4 @@
-"""JiT against a slow, literal re-statement of the published loop (REFERENCE_SPEC.md §3)."""
+"""JiT against a slow, literal re-statement of the published loop."""
 
 import copy
 import weakref
@@ -46,7 +46,8 @@ def batch(b: int = 6, seed: int = 1) -> torch.Tensor:
 
 
 def literal_loss(model, x, noise, sigma, clamp, reduction):
-    """§3 written out: per repetition noise, clamp, no-grad forward, per-sample ratios."""
+    """The published loop written out: per repetition noise, clamp, no-grad forward,
+    per-sample ratios."""
     out = model(x)
     loss = 0
     for n in range(len(noise)):
