@@ -18,35 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.common import (
     DEFAULT_CACHE,
-    ROOT,
     apply_threads,
-    child_env,
     emit,
     fashion_mnist,
     random_checkpoint,
+    run_child,
     write_json,
 )
 from models.vit import tiny_vit_config
 
 SIGMA, ETA, N_SAMPLES, BATCH = 0.8, 1e-3, 25, 128  # σ as published for ViT; η small (random init)
-
-
-def run_child(cmd: list[str], timeout: float | None) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
-    if done.returncode != 0:
-        sys.exit(f"error: {' '.join(cmd[:4])} ... failed ({done.returncode}):\n"
-                 f"{done.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def tool_peak(setup: dict, args, work: Path) -> dict:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,15 +35,14 @@ import forget_full_class_main
 import results
 from bench.common import (
     DEFAULT_CACHE,
-    ROOT,
     TRAINED_CNN,
     apply_threads,
-    child_env,
     cifar100_shaped,
     emit,
     fashion_mnist,
     random_checkpoint,
     ratio,
+    run_child,
     show_ratio,
     spread,
     write_json,
@@ -82,18 +80,6 @@ def warm_file_cache(setup: dict) -> None:
         with open(path, "rb") as handle:
             while handle.read(1 << 24):
                 pass
-
-
-def run_child(cmd: list[str], timeout: float | None) -> float:
-    """Wall seconds of one benchmark process; exits with its stderr if it fails."""
-    started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"error: {' '.join(cmd[:4])} ... failed ({done.returncode}):\n"
-                 f"{done.stderr[-3000:]}")
-    return wall
 
 
 def tool_run(setup: dict, args, work: Path, rep: int) -> dict:

@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -205,3 +206,16 @@ def child_env() -> dict[str, str]:
     env.setdefault("WANDB_MODE", "disabled")
     env.setdefault("HF_HUB_OFFLINE", "1")
     return env
+
+
+def run_child(cmd: list[str], timeout: float | None) -> float:
+    """Wall seconds of one benchmark process run from the repository root; exits with its
+    stderr if it fails."""
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd[:4])} ... failed ({done.returncode}):\n"
+                 f"{done.stderr[-3000:]}")
+    return wall

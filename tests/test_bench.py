@@ -67,11 +67,16 @@ def test_literal_jit_gives_the_tools_losses_and_weights(form):
 
 
 def test_literal_jit_with_the_published_cpu_noise_runs():
-    model = cnn()
+    """On a CPU the published way of drawing the noise (CPU generator, then copied to the
+    device) gives the numbers this tool's on-device draw gives (deviation D5)."""
     loader = [(torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)), None)] * 2
-    losses = literal.literal_jit(model, loader, "cpu", sigma=0.5, eta=1e-3, n_samples=2,
-                                 generator=torch.Generator().manual_seed(0), noise="published")
-    assert len(losses) == 2 and all(loss > 0 for loss in losses)
+    losses = {}
+    for noise in ("published", "shared"):
+        losses[noise] = literal.literal_jit(
+            cnn(), loader, "cpu", sigma=0.5, eta=1e-3, n_samples=2,
+            generator=torch.Generator().manual_seed(0), noise=noise)
+    assert len(losses["published"]) == 2 and losses["published"] == losses["shared"]
+    assert losses["published"][0] != losses["published"][1]  # the step changed the model
 
 
 def test_literal_noise_matches_perturb():
@@ -182,21 +187,27 @@ def test_bench_jit_quick_agrees(tmp_path):
         assert check["update_max_abs_diff"] <= (1e-3 * check["update_max_abs"]
                                                 + 4 * check["weight_ulp"])
         assert len(network["times"]["tool"]) == 1
-        assert network["literal_cpu_noise_over_tool"]["median"] > 0
     assert json.loads((tmp_path / "jit.json").read_text())["networks"]
 
 
 def test_bench_eval_quick_agrees(tmp_path):
     out = bench_eval.main(["--quick", "--reps", "1", "--cache", str(tmp_path)])
     assert out["n_train"] == 300 and out["n_test"] == 50
-    assert all(diff <= 1e-4 for diff in out["abs_diff"].values())
-    assert out["literal_over_tool"]["median"] > 0
+    assert out["abs_diff"] and all(diff <= 1e-4 for diff in out["abs_diff"].values())
 
 
 def test_bench_bf16_quick(tmp_path):
+    """bfloat16 leaves JiT's update at σ 0.5 pointing the same way, moves it more at σ 0.01,
+    and barely changes the metrics (the findings bench/README.md reports)."""
     out = bench_bf16.main(["--quick", "--reps", "1", "--cache", str(tmp_path)])
-    assert [move["sigma"] for move in out["jit"]] == [0.5, 0.01]
-    assert set(out["eval_delta"]) == set(out["eval_fp32"])
+    wide, narrow = out["jit"]
+    assert (wide["sigma"], narrow["sigma"]) == (0.5, 0.01)
+    assert wide["safe"] and wide["update_cosine"] > 0.99
+    assert narrow["update_rel_bf16"] > wide["update_rel_bf16"]
+    for key, delta in out["eval_delta"].items():
+        assert abs(delta) <= (0.1 if key == "mia" else 10.0), (key, delta)
+    assert out["eval_delta"]["acc_test"] == out["eval_bf16"]["acc_test"] - out["eval_fp32"][
+        "acc_test"]
 
 
 @pytest.mark.slow
@@ -213,4 +224,4 @@ def test_gpu_check_dry_runs_every_benchmark(tmp_path):
     tool, lit = run["runs"]["tool"][0]["metrics"], run["runs"]["literal"][0]["metrics"]
     assert tool["MIA"] == lit["MIA"]  # same JiT arithmetic, same entropies
     memory = json.loads((tmp_path / "out" / "memory.json").read_text())
-    assert memory["tool"]["peak_mb"] > 0 and len(memory["literal_points"]) == 2
+    assert len(memory["literal_points"]) == 2

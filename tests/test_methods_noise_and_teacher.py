@@ -1,5 +1,7 @@
 """Bad Teacher, amnesiac, UNSIR, EMMN and retrain_reference on a tiny problem."""
 
+import copy
+import dataclasses
 import random
 import warnings
 
@@ -9,12 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import methods.emmn as emmn_module
-import methods.retrain_reference as retrain_module
 import methods.unsir as unsir_module
 from errors import UsageError
 from methods.amnesiac import amnesiac, relabel
 from methods.bad_teacher import bad_teacher_loss, blindspot, unlearning_selection
-from methods.base import RETAIN, DataAccessError
+from methods.base import FORGET, RETAIN, DataAccessError
 from methods.emmn import emmn
 from methods.noise import NoisyLoader, images_used, learn_noise
 from methods.retrain_reference import (
@@ -22,18 +23,13 @@ from methods.retrain_reference import (
     reset_direct_children,
     retrain_reference,
 )
+from methods.unlearning_cycle import fit_one_unlearning_cycle
 from methods.unsir import first_per_class, unsir
+from models import build_model
 from tests.method_fixtures import NUM_CLASSES, tiny_images, tiny_method_data
+from tests.model_checks import changed, finite, weights, zero_shot
 
 CPU = torch.device("cpu")
-
-
-def finite(model: nn.Module) -> bool:
-    return all(torch.isfinite(p).all() for p in model.parameters())
-
-
-def weights(model: nn.Module) -> dict:
-    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def sub_class_data(method: str):
@@ -43,6 +39,19 @@ def sub_class_data(method: str):
     forget = torch.nonzero(images.fine_labels == 0).flatten()
     return tiny_method_data(method, task="sub_class", forget_class=0, images=images,
                             forget=forget)
+
+
+# ---------------------------------------------------------------- the data gate
+
+
+def test_a_method_gets_only_the_data_it_declared():
+    _, data = tiny_method_data("lipschitz_forgetting")  # declares the forget set only
+    x, _ = next(iter(data.forget()))
+    assert len(x) > 0
+    with pytest.raises(DataAccessError, match="asked for the retain set"):
+        data.retain()
+    with pytest.raises(DataAccessError, match="asked for the retain set"):
+        data.retain_labels()
 
 
 # ---------------------------------------------------------------- Bad Teacher
@@ -69,25 +78,35 @@ def test_bad_teacher_loss_is_published_mean_kl():
     assert torch.allclose(bad_teacher_loss(student, flags, good, bad), expected)
 
 
-def test_blindspot_trains_a_copy_on_flagged_union(monkeypatch):
+def seeded_cnn(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model("CNN", NUM_CLASSES)
+
+
+def kl_from(teacher: nn.Module, student: nn.Module, loader) -> float:
+    """Mean KL(teacher ‖ student) per sample over the batches of `loader`."""
+    teacher.eval()
+    student.eval()
+    with torch.no_grad():
+        values = [F.kl_div(F.log_softmax(student(x), 1), F.softmax(teacher(x), 1),
+                           reduction="sum").item() / len(x) for x, _ in loader]
+    return sum(values) / len(values)
+
+
+def test_blindspot_student_imitates_the_bad_teacher_on_forget_data_only():
     model, data = tiny_method_data("blindspot")
+    data = dataclasses.replace(data, new_model=lambda: seeded_cnn(5))
+    bad, original = seeded_cnn(5), copy.deepcopy(model)
     before = weights(model)
-    seen = {}
-    original_union = data.union
-
-    def spy(*, retain_subset, targets, **options):
-        seen.update(retain_subset=retain_subset, targets=targets, **options)
-        return original_union(retain_subset=retain_subset, targets=targets, **options)
-
-    monkeypatch.setattr(data, "union", spy)
-    student = blindspot(model, data, CPU, batch_size=16)
+    student = blindspot(model, data, CPU, batch_size=8, epochs=5, lr=1e-3)
     assert student is not model and finite(student)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert any(not torch.equal(before[k], v) for k, v in student.state_dict().items())
-    n_forget, n_retain = len(data.forget_labels()), len(data.retain_labels())
-    assert len(seen["retain_subset"]) == int(0.3 * n_retain)
-    assert seen["targets"].tolist() == [1] * n_forget + [0] * int(0.3 * n_retain)
-    assert seen["shuffle"] is True and seen["batch_size"] == 16
+    assert not changed(before, model)  # the competent teacher is only read
+    forget, retain = data.forget(), data.retain()
+    assert kl_from(bad, student, forget) < 0.5 * kl_from(bad, original, forget)
+    assert kl_from(original, student, retain) < kl_from(bad, student, retain)
+    again, _ = tiny_method_data("blindspot")
+    twin = blindspot(again, data, CPU, batch_size=8, epochs=5, lr=1e-3)
+    assert not changed(weights(student), twin)  # seeded: the same student twice
 
 
 # ---------------------------------------------------------------- amnesiac
@@ -118,24 +137,30 @@ def test_relabel_random_never_keeps_the_own_label():
 
 
 @pytest.mark.parametrize("task", ["full_class", "random"])
-def test_amnesiac_trains_in_place_on_relabelled_union(task, monkeypatch):
+def test_amnesiac_stops_predicting_the_forget_samples_own_labels(task):
     model, data = tiny_method_data("amnesiac", task=task)
-    before = weights(model)
-    seen = {}
-    original_union = data.union
-
-    def spy(*, retain_subset, targets, **options):
-        seen.update(retain_subset=retain_subset, targets=targets, **options)
-        return original_union(retain_subset=retain_subset, targets=targets, **options)
-
-    monkeypatch.setattr(data, "union", spy)
-    out = amnesiac(model, data, CPU, epochs=1, batch_size=16)
+    train_on_everything(model, data)
+    assert accuracy_on(model, data.forget()) > 0.9
+    out = amnesiac(model, data, CPU, epochs=8, lr=1e-3, batch_size=16)
     assert out is model and finite(model)
-    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
-    forget, retain = data.forget_labels(), data.retain_labels()
-    assert torch.equal(seen["retain_subset"], torch.arange(len(retain)))
-    assert torch.equal(seen["targets"][len(forget):], retain)
-    assert not bool((seen["targets"][:len(forget)] == forget).any())
+    assert accuracy_on(model, data.forget()) < 0.2  # trained on other labels for them
+    assert accuracy_on(model, data.retain()) > 0.8  # the retain set keeps its own
+
+
+def train_on_everything(model: nn.Module, data) -> None:
+    """Make the tiny model an original model: trained on forget and retain samples alike."""
+    data = dataclasses.replace(data, allowed=frozenset({FORGET, RETAIN}))
+    everything = data.union(retain_subset=torch.arange(len(data.retain_labels())),
+                            targets=torch.cat([data.forget_labels(), data.retain_labels()]),
+                            shuffle=True)
+    fit_one_unlearning_cycle(model, everything, CPU, epochs=8, lr=1e-3)
+
+
+def accuracy_on(model: nn.Module, loader) -> float:
+    model.eval()
+    with torch.no_grad():
+        hits = torch.cat([model(x).argmax(1) == y for x, y in loader])
+    return hits.float().mean().item()
 
 
 # ---------------------------------------------------------------- noise
@@ -183,9 +208,9 @@ def test_images_used_published_is_first_three():
     assert images_used(noise, False) is noise
 
 
-def record_noisy_loaders(monkeypatch, module):
-    """Make learn_noise return images filled with their target class, and keep every
-    NoisyLoader the module builds."""
+def record_noisy_loaders(monkeypatch, module, real_noise: bool = False):
+    """Keep every NoisyLoader the module builds (the data the model is then trained on) and,
+    unless `real_noise`, make learn_noise return images filled with their target class."""
     built = []
 
     def fake_noise(model, target, *, count, size, **_):
@@ -196,7 +221,8 @@ def record_noisy_loaders(monkeypatch, module):
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    monkeypatch.setattr(module, "learn_noise", fake_noise)
+    if not real_noise:
+        monkeypatch.setattr(module, "learn_noise", fake_noise)
     monkeypatch.setattr(module, "NoisyLoader", Recording)
     return built
 
@@ -235,7 +261,7 @@ def test_unsir_full_class_runs_end_to_end_reading_retain_only():
     before = weights(model)
     out = unsir(model, data, CPU, noise_steps=3, copies=2)
     assert out is model and finite(model)
-    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert changed(before, model)
 
 
 def test_unsir_sub_class_picks_per_fine_class_and_labels_the_superclass(monkeypatch):
@@ -259,25 +285,13 @@ def test_unsir_refuses_the_random_task():
 # ---------------------------------------------------------------- EMMN
 
 
-def zero_shot(data):
-    """Forbid every kind of data access."""
-    def refuse(*_, **__):
-        raise AssertionError("EMMN read data")
-
-    data.allowed = frozenset()
-    data.loaders = {kind: refuse for kind in data.loaders}
-    return data
-
-
 def test_emmn_is_zero_shot_and_trains_on_noise_only():
     model, data = tiny_method_data("emmn")
-    data = zero_shot(data)
-    with pytest.raises(DataAccessError):
-        data.forget()
+    data = zero_shot(data)  # any read of data fails the test
     before = weights(model)
     out = emmn(model, data, CPU, forget_steps=2, class_steps=2, copies=2, epochs=1)
     assert out is model and finite(model)
-    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert changed(before, model)
 
 
 @pytest.mark.parametrize("published", [False, True])
@@ -294,17 +308,19 @@ def test_emmn_class_noises_are_labelled_with_their_class(published, monkeypatch)
     assert loader.num_noise_items == 80 * NUM_CLASSES * per_class
 
 
-def test_emmn_asks_for_maximising_noise_only_for_the_forget_class(monkeypatch):
-    calls = []
-
-    def fake_noise(model, target, *, count, size, maximise, **kwargs):
-        calls.append((target, maximise, kwargs["steps"], kwargs.get("l2_weight", 0.0)))
-        return torch.zeros(count, 3, size, size)
-
-    monkeypatch.setattr(emmn_module, "learn_noise", fake_noise)
+def test_emmn_noise_maximises_the_error_on_the_forget_class_only(monkeypatch):
+    """What EMMN trains on: for the forgotten class, noise the model gets wrong; for every
+    other class, noise the model assigns to that class."""
     model, data = tiny_method_data("emmn", forget_class=1)
-    emmn(model, zero_shot(data), CPU, epochs=0)
-    assert calls == [(0, False, 30, 0.0), (1, True, 25, 0.1), (2, False, 30, 0.0)]
+    train_on_everything(model, data)
+    built = record_noisy_loaders(monkeypatch, emmn_module, real_noise=True)
+    emmn(model, zero_shot(data), CPU, epochs=0)  # no training: the model is as it was
+    (loader,) = built
+    model.eval()
+    with torch.no_grad():
+        loss = F.cross_entropy(model(loader.noise), loader.noise_labels, reduction="none")
+    per_class = {c: loss[loader.noise_labels == c].mean().item() for c in range(NUM_CLASSES)}
+    assert per_class[1] > 10 * max(per_class[0], per_class[2]), per_class
 
 
 # ---------------------------------------------------------------- retrain_reference
@@ -336,7 +352,7 @@ def test_reset_touches_only_direct_children_with_reset_parameters():
     cnn, _ = tiny_method_data("retrain_reference")
     cnn_before = weights(cnn)
     assert reset_direct_children(cnn, seed=0) == []  # CNN's children are Sequentials
-    assert all(torch.equal(cnn_before[k], v) for k, v in cnn.state_dict().items())
+    assert not changed(cnn_before, cnn)
 
 
 def test_fit_one_cycle_schedule_hand_values():
@@ -378,16 +394,17 @@ def test_fit_one_cycle_schedule_matches_the_published_torch_schedulers():
                     warmup.step()
 
 
-def test_retrain_reference_runs_and_resets_only_the_head(monkeypatch):
+def test_retrain_reference_resets_only_the_head_then_trains():
     _, data = tiny_method_data("retrain_reference")
     data.allowed = frozenset({RETAIN})
-    model = HeadAndBody()
-    seen = []
-
-    def spy(model, seed):
-        seen.append(reset_direct_children(model, seed))
-        return seen[-1]
-
-    monkeypatch.setattr(retrain_module, "reset_direct_children", spy)
-    out = retrain_reference(model, data, CPU, epochs=3, milestones=[2], batch_size=16)
-    assert out is model and finite(model) and seen == [["fc"]]
+    model, reset_alone = HeadAndBody(), HeadAndBody()
+    reset_alone.load_state_dict(model.state_dict())
+    reset_direct_children(reset_alone, seed=data.seed)
+    # lr 0: the training steps change nothing, so what changed is what the reset did
+    out = retrain_reference(model, data, CPU, epochs=1, milestones=[2], lr=0.0, batch_size=16)
+    assert out is model and not changed(weights(reset_alone), model)
+    trained = HeadAndBody()
+    before = weights(trained)
+    retrain_reference(trained, data, CPU, epochs=3, milestones=[2], batch_size=16)
+    assert finite(trained) and changed(before, trained)
+    assert not torch.equal(before["body.1.weight"], trained.body[1].weight)  # trained on
