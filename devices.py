@@ -12,7 +12,8 @@ _warned = False
 
 
 def resolve_device(gpu: bool) -> torch.device:
-    """CUDA when asked for and present; otherwise the CPU (with one warning if CUDA was asked)."""
+    """CUDA when asked for and present; otherwise the CPU (with one warning if CUDA was asked;
+    the published code crashes there: deviation D21, docs/deviations.md)."""
     global _warned
     if gpu and torch.cuda.is_available():
         return torch.device("cuda")

@@ -1,7 +1,9 @@
 """The one exception type for bad input.
 
 Entry points catch `UsageError`, print its message on one line to stderr and exit with code 2,
-so a user sees a readable sentence instead of a traceback, and no partial result is written.
+so a user sees a readable sentence instead of a traceback, and no partial result is written
+(the published code fails in asserts or deep inside PyTorch: deviation D25,
+docs/deviations.md).
 """
 
 

@@ -25,6 +25,7 @@ TASKS = ("full_class", "sub_class", "random")
 
 # This tool's key -> the name the published code logs. Both forget accuracies are its "Df":
 # full/sub-class log the forget *test* accuracy, the random task the forget *train* accuracy.
+# (The published full-class script spells it "df"; here it is "Df" in every task: D12.)
 REFERENCE_NAMES = {
     "acc_test": "TestAcc",
     "acc_retain_test": "RetainTestAcc",

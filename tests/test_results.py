@@ -1,5 +1,6 @@
 """The results store: atomic appends, concurrent writers, torn lines; wandb never fails a run."""
 
+import logging
 import multiprocessing
 
 import results
@@ -39,7 +40,7 @@ def test_wandb_mode_defaults_offline_without_account(monkeypatch, tmp_path):
     assert results.wandb_mode() == "disabled"
 
 
-def test_wandb_failure_does_not_raise(monkeypatch, tmp_path):
+def test_wandb_failure_does_not_raise(monkeypatch, tmp_path, caplog):
     import wandb
 
     def broken(*args, **kwargs):
@@ -47,4 +48,6 @@ def test_wandb_failure_does_not_raise(monkeypatch, tmp_path):
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setattr(wandb, "init", broken)
-    results.log_to_wandb("p", "n", {}, {"x": 1.0}, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="results"):
+        results.log_to_wandb("p", "n", {}, {"x": 1.0}, tmp_path)  # returns instead of raising
+    assert "wandb logging failed (RuntimeError: no network)" in caplog.text
