@@ -220,6 +220,7 @@ def forget_main(task: str, argv: list[str] | None, *, default_batch: int, defaul
 
 def format_scores(row: dict) -> str:
     """A short human summary of a result row."""
-    shown = ", ".join(f"{key} {value:.2f}" for key, value in row["metrics"].items())
+    shown = ", ".join(f"{key} {value:.2f}" for key, value in row["metrics"].items()
+                      if isinstance(value, float))  # per-class and closeness: in the row
     return (f"{row['method']} on {row['forget']}: {shown}; method {row['method_s']:.1f} s, "
             f"evaluation {row['eval_s']:.1f} s -> {row['config']['results_path']}")

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import closeness
 import datasets
 import metrics
 import options_added_later
 import results
+import study_layout
 from devices import resolve_device, synchronize
 from errors import UsageError
 from methods import FORGET, RANDOM, RETAIN, SUB_CLASS, UNION, MethodData, get_method
@@ -68,8 +70,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def run(config: RunConfig) -> dict:
+def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = ()) -> dict:
     """Run one unlearning experiment and append its result row; returns the row.
+
+    retrained_paths: checkpoints of models retrained without this run's forget set (from the
+    model store); the evaluation then also measures how close the model's outputs are to
+    theirs (closeness.py). A checkpoint for another dataset or forget set is refused.
 
     Bad input raises UsageError before anything is recorded. A run that fails after it has
     started (an error inside the method or the evaluation) is recorded as a row with status
@@ -91,7 +97,7 @@ def run(config: RunConfig) -> dict:
             log.info("already recorded in %s (config %s); skipped", config.results_path, key)
             return done[-1]
     try:
-        return _run(config, method, checkpoint)
+        return _run(config, method, checkpoint, tuple(retrained_paths))
     except UsageError:
         raise
     except Exception as error:
@@ -112,7 +118,7 @@ def check_task_input(config: RunConfig) -> None:
         datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
 
 
-def _run(config: RunConfig, method, checkpoint: str) -> dict:
+def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str, ...]) -> dict:
     spec = datasets.DATASETS[config.dataset]
     seed_everything(config.seed)
     identity = dict(arch=config.net, num_classes=config.num_classes, dataset=config.dataset)
@@ -130,6 +136,8 @@ def _run(config: RunConfig, method, checkpoint: str) -> dict:
     data_s = time.perf_counter() - started
     log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
              len(split.forget_train), len(split.forget_test), description)
+    retrained = {path: load_retrained(path, identity, description, config)
+                 for path in retrained_paths}
 
     def loader(indices, subset=None, *, targets=None, batch_size=None, shuffle=False,
                augment=False):
@@ -158,6 +166,8 @@ def _run(config: RunConfig, method, checkpoint: str) -> dict:
     hyperparameters = dict(config.hyperparameters)
     if config.method == "retrain" and config.store and not hyperparameters.get("retrained_path"):
         hyperparameters["retrained_path"] = stored_retrain(config, meta)
+    if config.method == "retrain" and hyperparameters.get("retrained_path"):
+        retrained = others_than_own(retrained, hyperparameters["retrained_path"])
     log.info("running %s on %s", config.method, device)
     synchronize(device)
     started = time.perf_counter()
@@ -166,11 +176,13 @@ def _run(config: RunConfig, method, checkpoint: str) -> dict:
     method_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    scores = evaluate(model, config, spec, train_set, test_set, split, device)
+    scores = evaluate(model, config, spec, train_set, test_set, split, device,
+                      list(retrained.values()))
     eval_s = time.perf_counter() - started
 
     row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
                      str(device))
+    row["study"] = study_layout.coordinates(config, checkpoint, meta, hyperparameters)
     results.append_row(config.results_path, row)
     results.log_to_wandb(config.wandb_project, config.wandb_name, row["config"],
                          {**scores, **metrics.reference_view(scores, config.task),
@@ -200,6 +212,24 @@ def stored_retrain(config: RunConfig, meta: dict) -> str:
                                          config.retrain_index, config.store, config.data_dir,
                                          config.gpu)
     return pretraining.pretrain(retrain)["checkpoint"]
+
+
+def load_retrained(path: str, identity: dict, description: str, config: RunConfig):
+    """A retrained model for the closeness measures, checked against this run's cell (same
+    network, classes and dataset; left out exactly this run's forget set); on the CPU until
+    the evaluation uses it."""
+    state, meta = load_checkpoint(path, **identity)
+    closeness.check_retrained(meta, path, dataset=config.dataset, forget=description)
+    model = build_model(config.net, config.num_classes, **config.model_options)
+    load_into(model, state, path)
+    return model
+
+
+def others_than_own(retrained: dict, own: str) -> dict:
+    """The retrained models to compare a `retrain` run with: all but the one it loaded itself
+    (its closeness to itself would be perfect and say nothing)."""
+    mine = file_sha256(own)
+    return {path: model for path, model in retrained.items() if file_sha256(path) != mine}
 
 
 def make_split(config: RunConfig, spec, train_set, test_set):
@@ -238,21 +268,56 @@ def evaluation_batch(image_size: int, device: torch.device) -> int:
     return max(64, 512 * 32 * 32 // (image_size * image_size))
 
 
-def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device) -> dict:
-    """Every metric of the README's metrics table from one inference pass per split."""
+def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
+             retrained: list | tuple = ()) -> dict:
+    """Every metric of the README's metrics table from one inference pass per split; with
+    `retrained` models, also the closeness of the outputs to theirs (scores["closeness"],
+    see closeness.py)."""
     batch = config.eval_batch_size or evaluation_batch(model.input_size, torch.device(device))
 
     def loader(images, indices):
         return datasets.BatchLoader(images, indices, batch, spec=spec,
                                     image_size=model.input_size)
 
-    return metrics.evaluate(
+    test, forget_train = loader(test_set, None), loader(train_set, split.forget_train)
+    test_classes, class_names = per_class_labels(config, spec, test_set)
+    logits: dict = {}
+    scores = metrics.evaluate(
         model, device,
-        test=loader(test_set, None), forget_test_mask=split.forget_test,
-        retain_train=loader(train_set, split.retain_train),
-        forget_train=loader(train_set, split.forget_train),
+        test=test, forget_test_mask=split.forget_test,
+        retain_train=loader(train_set, split.retain_train), forget_train=forget_train,
         task=config.task, autocast_bf16=config.autocast_bf16,
+        test_classes=test_classes, class_names=class_names, logits_out=logits,
     )
+    if retrained:
+        mask = None
+        if config.task != RANDOM:
+            mask = torch.zeros(len(test_set.labels), dtype=torch.bool)
+            mask[split.forget_test] = True
+
+        def predict(other):  # the same loaders, one retrained model on the device at a time
+            other.to(device)
+            outputs = tuple(metrics.predict(other, data, device,
+                                            autocast_bf16=config.autocast_bf16)[0]
+                            for data in (test, forget_train))
+            other.cpu()
+            return outputs
+
+        mine = closeness.split_logits(logits["test"], logits["forget_train"], mask)
+        scores["closeness"] = closeness.closeness(
+            mine, closeness.retrained_split_logits(retrained, predict, mask))
+    return scores
+
+
+def per_class_labels(config: RunConfig, spec, test_set) -> tuple[torch.Tensor, list[str]]:
+    """The class of every test sample for per-class accuracies, and the class names: the
+    task's classes, or in the sub-class task the fine classes (so the forgotten sub-class's
+    siblings in its superclass each get their own accuracy)."""
+    if config.task == SUB_CLASS:
+        names = [datasets.fine_class_name(config.dataset, fine)
+                 for fine in range(datasets.fine_class_count(config.dataset))]
+        return test_set.fine_labels, names
+    return test_set.labels, list(test_set.class_names or spec.class_names)
 
 
 def result_row(config: RunConfig, checkpoint: str, description: str, scores: dict,

@@ -70,6 +70,22 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (logits.argmax(dim=1) == labels).double().mean().item()
 
 
+def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor,
+                       names: list[str] | None = None) -> dict[str, float]:
+    """Accuracy (percent, against `labels`) of the samples of each class in `classes` [N].
+
+    `classes` may differ from `labels`: in the sub-class task the labels are superclasses and
+    the classes the fine classes, so each fine class gets its own accuracy. Keys are
+    names[class] (default: the class index as text); classes without samples are left out.
+    """
+    scores = {}
+    for index in torch.unique(classes).tolist():
+        chosen = classes == index
+        key = names[index] if names is not None else str(index)
+        scores[key] = accuracy(logits[chosen], labels[chosen])
+    return scores
+
+
 def entropy(probs: torch.Tensor) -> torch.Tensor:
     """Shannon entropy in nats of each row of `probs` [N, C] -> [N]; 0·log 0 counts as 0."""
     return torch.special.entr(probs).sum(dim=-1)
@@ -122,6 +138,9 @@ def evaluate(
     forget_test_mask: torch.Tensor | None = None,
     task: str = "full_class",
     autocast_bf16: bool = False,
+    test_classes: torch.Tensor | None = None,
+    class_names: list[str] | None = None,
+    logits_out: dict | None = None,
 ) -> dict[str, float]:
     """Every metric of the README's metrics table, from one inference pass per loader.
 
@@ -133,9 +152,14 @@ def evaluate(
     accuracies are slices of the one test pass. Ignored for "random".
     task: "full_class" | "sub_class" | "random".
     autocast_bf16: the inference passes in bfloat16 autocast (see `predict`).
+    test_classes, class_names: the class of each test sample for the per-class accuracies
+    (default: its label) and the names of those classes (default: the index as text).
+    logits_out: a dict that receives the "test" and "forget_train" logits, for measures that
+    compare this model's outputs with other models' (closeness.py).
 
     Returns acc_test, acc_retain_test, acc_retain_train, acc_forget_train, mia, and for
-    full/sub-class acc_forget_test. Random task (published): acc_retain_test = acc_test.
+    full/sub-class acc_forget_test, and acc_test_per_class (class name -> test accuracy).
+    Random task (published): acc_retain_test = acc_test.
     MIA: members = retain train, non-members = whole test set, queried = forget train.
     """
     if task not in TASKS:
@@ -169,6 +193,11 @@ def evaluate(
             raise UsageError("evaluate: forget_test_mask must select some, not all, test samples.")
         scores["acc_retain_test"] = accuracy(test_logits[~forget], test_labels[~forget])
         scores["acc_forget_test"] = accuracy(test_logits[forget], test_labels[forget])
+    classes = test_labels if test_classes is None else torch.as_tensor(test_classes).cpu()
+    scores["acc_test_per_class"] = per_class_accuracy(test_logits, test_labels, classes,
+                                                      class_names)
+    if logits_out is not None:
+        logits_out.update(test=test_logits, forget_train=forget_logits)
     scores["mia"] = membership_attack(
         _softmax_entropy(retain_logits), _softmax_entropy(test_logits),
         _softmax_entropy(forget_logits),

@@ -165,9 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
     speed = ratio(times["fp32"], times["bf16"])
     emit(f"  evaluation s: fp32 {spread(times['fp32'])}, bf16 {spread(times['bf16'])}; "
          f"fp32 / bf16 = {show_ratio(speed)}")
-    deltas = {k: scores[True][k] - scores[False][k] for k in scores[False]}
+    scalars = [k for k, v in scores[False].items() if isinstance(v, float)]  # not per-class
+    deltas = {k: scores[True][k] - scores[False][k] for k in scalars}
     emit("  metrics fp32 -> bf16: " + "; ".join(
-        f"{k} {scores[False][k]:.4g} -> {scores[True][k]:.4g}" for k in scores[False]))
+        f"{k} {scores[False][k]:.4g} -> {scores[True][k]:.4g}" for k in scalars))
     out.update(eval_speedup=speed, eval_fp32=scores[False], eval_bf16=scores[True],
                eval_delta=deltas)
     write_json(args.json, out)

@@ -33,7 +33,7 @@ from models.checkpoint import load_checkpoint
 ROOT = Path(__file__).resolve().parent.parent
 
 FULL_METRICS = {"acc_test", "acc_retain_test", "acc_forget_test", "acc_forget_train",
-                "acc_retain_train", "mia"}
+                "acc_retain_train", "mia", "acc_test_per_class"}
 RANDOM_METRICS = FULL_METRICS - {"acc_forget_test"}
 REFERENCE_NAMES = {"TestAcc", "RetainTestAcc", "Df", "MIA"}
 MAINS = {"full_class": forget_full_class_main.main, "sub_class": forget_sub_class_main.main,
@@ -113,7 +113,11 @@ def check_scores(row: dict, task: str) -> None:
     expected = RANDOM_METRICS if task == "random" else FULL_METRICS
     assert set(row["metrics"]) == expected
     assert set(row["reference_metrics"]) == REFERENCE_NAMES
+    per_class = row["metrics"]["acc_test_per_class"]
+    assert all(0.0 <= value <= 100.0 for value in per_class.values()) and len(per_class) >= 2
     for key, value in row["metrics"].items():
+        if key == "acc_test_per_class":
+            continue
         limit = 1.0 if key == "mia" else 100.0
         assert math.isfinite(value) and 0.0 <= value <= limit, (key, value)
     reference, scores = row["reference_metrics"], row["metrics"]
