@@ -5,9 +5,15 @@ time, each the mean ± sample std over that method's runs (seeds × forget class
 averages over classes), with the number of runs; then each metric's gap to `retrain`: the mean
 over matched (seed, forget set) runs of method − retrain. Only rows with status "ok" count; a
 configuration recorded twice counts once; runs of one method with different settings (σ, a
-checkpoint, ...) get one row each, labelled by what differs.
+...) get one row each, labelled by what differs. Runs from several original models and
+retrains pool into one row (they are a study's replicates, not settings).
 
-    python scripts/report.py results/results.jsonl --out results/report --seeds 3
+Where a table has retrain runs, the study section follows it (study.py): means with 95 %
+intervals over original models × forget sets, the retrain noise floor, each method's gap to
+retrain marked within or outside the floor, paired differences to retrain and JiT with
+Wilcoxon p, ranks, ToW, collateral damage and output closeness; Markdown, CSV and a plot.
+
+    python scripts/report.py results/results.jsonl --out results/report --seeds 3 [--floor]
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from pathlib import Path
 
 import options_added_later
 import results
+import study
+import study_layout
+import study_report
 from errors import UsageError
 
 TASK_TITLES = {"full_class": "full-class", "sub_class": "sub-class", "random": "random-sample"}
@@ -43,6 +52,8 @@ NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path"
                 "forget_perc", "forget_count", "seed", "gpu", "data_dir", "results_path",
                 "eval_batch_size", "wandb_project", "wandb_name", "skip_done", "store",
                 "retrain_index"}
+# Method arguments that say which replicate a run is (which of K retrains), not what it does.
+REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 
 
 def metric_values(row: dict) -> dict[str, float]:
@@ -92,6 +103,7 @@ class Group:
     net: str
     rows: list[MethodRow]
     notes: list[str] = field(default_factory=list)
+    study: study.Study | None = None  # across original models, forget sets and retrains
 
     @property
     def title(self) -> str:
@@ -122,8 +134,10 @@ def run_identity(row: dict) -> str:
     """What makes two rows the same run: group, method, forget set, seed and settings (the
     checkpoint by its hash). Rows written before and after an option was added (with the
     value that behaves as before) are the same run."""
+    retrain = study_layout.retrain_of(row) if row.get("method") == REFERENCE else None
     return json.dumps([row.get("task"), row.get("dataset"), row.get("net"), row.get("method"),
-                       forget_set(row), row.get("seed"), settings_of(row)], sort_keys=True)
+                       forget_set(row), row.get("seed"), settings_of(row),
+                       study_layout.original_of(row), retrain], sort_keys=True)
 
 
 def ok_rows(rows: list[dict]) -> list[dict]:
@@ -144,7 +158,8 @@ def failed_rows(rows: list[dict]) -> list[dict]:
 
 
 def settings_of(run: dict) -> dict:
-    """What distinguishes two runs of a method beyond seed and forget set (flattened)."""
+    """What distinguishes two runs of a method beyond seed, forget set, original model and
+    retrain (flattened)."""
     config = options_added_later.fill_in_missing(run.get("config", {}))
     flat = {}
     for key, value in config.items():
@@ -153,11 +168,10 @@ def settings_of(run: dict) -> dict:
         if isinstance(value, dict):
             # a nested name that is also a config field keeps its dict's prefix
             flat.update({name if name not in config else f"{key}.{name}":
-                         json.dumps(v, sort_keys=True, default=str) for name, v in value.items()})
+                         json.dumps(v, sort_keys=True, default=str) for name, v in value.items()
+                         if name not in REPLICATE_HYPERPARAMETERS})
         else:
             flat[key] = json.dumps(value, default=str)
-    if run.get("checkpoint_sha256"):
-        flat["checkpoint"] = run["checkpoint_sha256"][:8]
     return flat
 
 
@@ -184,10 +198,11 @@ def method_rank(method: str) -> tuple[int, str]:
 
 
 def pair_means(runs: list[dict], metric: str) -> dict[tuple, float]:
-    """Mean of a metric per (seed, forget set) pair."""
+    """Mean of a metric per (original model, seed, forget set) pair."""
     pairs: dict[tuple, list[float]] = defaultdict(list)
     for run in runs:
-        pairs[(run["seed"], forget_set(run))].append(metric_values(run)[metric])
+        pairs[(study_layout.original_of(run), run["seed"], forget_set(run))].append(
+            metric_values(run)[metric])
     return {pair: statistics.fmean(values) for pair, values in pairs.items()}
 
 
@@ -216,10 +231,13 @@ def fill(group: Group) -> None:
 
 
 def summarize(rows: list[dict], *, task: str | None = None, dataset: str | None = None,
-              net: str | None = None, methods: list[str] | None = None) -> list[Group]:
-    """The tables: successful rows that pass the filters, grouped and aggregated.
+              net: str | None = None, methods: list[str] | None = None,
+              floor: bool = False) -> list[Group]:
+    """The tables: successful rows that pass the filters, grouped and aggregated, each with
+    its study where it has retrain runs.
 
-    A method filter chooses the rows shown; gaps are still to retrain when it was run.
+    A method filter chooses the rows shown; gaps are still to retrain (and JiT) when it was
+    run. floor: every cell must have two or more retrains (UsageError otherwise).
     """
     by_group: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in ok_rows(rows):
@@ -232,8 +250,12 @@ def summarize(rows: list[dict], *, task: str | None = None, dataset: str | None 
             method_rows.extend(split_variants(method, by_method[method]))
         group = Group(task_, dataset_, net_, method_rows)
         fill(group)
+        group.study = study.study(group.rows, title=group.title, task=task_, dataset=dataset_,
+                                  require_floor=floor)
         hidden = [r.label for r in group.rows if methods and r.method not in methods]
         group.rows = [r for r in group.rows if r.label not in hidden]
+        if group.study is not None:
+            group.study.methods = [m for m in group.study.methods if m.label not in hidden]
         group.notes = [n for n in group.notes if not n.startswith(tuple(f"{h}:" for h in hidden))]
         if group.rows:
             groups.append(group)
@@ -471,9 +493,10 @@ def plot_scatter(group: Group, path: Path) -> Path:
 def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
                  dataset: str | None = None, net: str | None = None,
                  methods: list[str] | None = None, seeds: int | None = None,
-                 plots: bool = True) -> tuple[str, list[Path]]:
+                 plots: bool = True, floor: bool = False) -> tuple[str, list[Path]]:
     """Write tables and plots for every group; returns the report text and the files."""
-    groups = summarize(rows, task=task, dataset=dataset, net=net, methods=methods)
+    groups = summarize(rows, task=task, dataset=dataset, net=net, methods=methods,
+                       floor=floor)
     failed = [r for r in failed_rows(rows) if matches(r, task, dataset, net, methods)]
     if not groups and not failed:
         raise UsageError("no result rows match the filters")
@@ -490,6 +513,17 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
         if plots:
             files.append(plot_bars(group, out_dir / f"{group.stem}_bars.png"))
             files.append(plot_scatter(group, out_dir / f"{group.stem}_scatter.png"))
+        if group.study is not None:
+            study_text = study_report.markdown(group.study, group.title)
+            written = {"_study.md": study_text, **study_report.csv_files(group.study)}
+            for suffix, text in written.items():
+                path = out_dir / f"{group.stem}{suffix}"
+                path.write_text(text, encoding="utf-8")
+                files.append(path)
+            if plots:
+                files.append(study_report.plot_floor(group.study, group.title,
+                                                     out_dir / f"{group.stem}_study_floor.png"))
+            markdown = f"{markdown}\n\n{study_text}"
         shown = ", ".join(str(p) for p in files if p.name.startswith(group.stem))
         sections.append(f"{markdown}\n\nFiles: {shown}")
     if seeds:
@@ -520,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=None,
                         help="expected seeds per method and forget set; fewer are listed")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--floor", action="store_true",
+                        help="require a retrain noise floor: at least 2 retrains in every cell "
+                             "(original model × forget set) of every table")
     return parser
 
 
@@ -531,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m for item in args.method or [] for m in item.split(",") if m]
     text, _ = write_report(results.read_rows(path), Path(args.out), task=args.task,
                            dataset=args.dataset, net=args.net, methods=methods or None,
-                           seeds=args.seeds, plots=not args.no_plots)
+                           seeds=args.seeds, plots=not args.no_plots, floor=args.floor)
     print(text, end="")
     print(f"Report: {Path(args.out) / 'report.md'}")
     return 0

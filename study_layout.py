@@ -10,7 +10,8 @@ its forget set. Every row records its place under "study":
               "retrain_left_out": "class Sneaker"}     #     trained on and without
 
 Rows written before this field existed are read too: the original model is the checkpoint's
-hash, and a retrain is its `retrained_path` or, trained inside the run, its seed.
+hash, and a retrain is its index in the model store, its `retrained_path` or, trained inside
+the run, its seed.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def retrain_of(row: dict) -> str:
     place = row.get("study") or {}
     if place.get("retrain"):
         return str(place["retrain"])
-    path = ((row.get("config") or {}).get("hyperparameters") or {}).get("retrained_path")
+    config = row.get("config") or {}
+    if config.get("store"):  # the store's k-th retrained model of the forget set
+        return f"store retrain {config.get('retrain_index', 0)}"
+    path = (config.get("hyperparameters") or {}).get("retrained_path")
     return f"file {path}" if path else f"trained in run (seed {row.get('seed')})"
 
 
