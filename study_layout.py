@@ -17,13 +17,14 @@ the run, its seed.
 from __future__ import annotations
 
 from errors import UsageError
-from models.checkpoint import file_sha256, load_checkpoint
 
 
 def coordinates(config, checkpoint_sha256: str, original_meta: dict,
                 hyperparameters: dict) -> dict:
     """The "study" field of a run's row (config: the run's RunConfig; hyperparameters: the
     method's arguments as run, with the retrained model the store resolved)."""
+    from models.checkpoint import file_sha256, load_checkpoint  # torch: not for the report
+
     place = {"original": model_label(checkpoint_sha256, original_meta)}
     if config.method == "retrain":
         path = hyperparameters.get("retrained_path")

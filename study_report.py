@@ -122,7 +122,7 @@ def _csv(header: list[str], lines: list[list]) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    return "" if value is None else f"{value:.10g}"
 
 
 def csv_files(st: Study) -> dict[str, str]:
