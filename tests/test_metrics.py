@@ -112,14 +112,29 @@ def test_evaluate_full_class_one_pass_per_split(mask):
     assert (test.passes, retain.passes, forget.passes) == (1, 1, 1)
     assert model.seen == 8 + 6 + 4  # every sample inferred exactly once
     assert set(scores) == {"acc_test", "acc_retain_test", "acc_forget_test", "acc_forget_train",
-                           "acc_retain_train", "mia"}
+                           "acc_retain_train", "mia", "acc_test_per_class"}
     assert scores["acc_test"] == 25.0
     assert scores["acc_retain_test"] == pytest.approx(100 * 2 / 6)
     assert scores["acc_forget_test"] == 0.0
     assert scores["acc_retain_train"] == pytest.approx(100 * 5 / 6)
     assert scores["acc_forget_train"] == 50.0
     assert scores["mia"] == 1.0  # forget outputs as confident as the members'
+    # argmax 0 everywhere: class 0 right on both its samples, every other class wrong
+    assert scores["acc_test_per_class"] == {"0": 100.0, "1": 0.0, "2": 0.0, "3": 0.0}
     assert set(reference_view(scores, "full_class")) == {"TestAcc", "RetainTestAcc", "Df", "MIA"}
+
+
+def test_evaluate_per_class_by_given_classes_and_hands_back_logits():
+    test, retain, forget = splits()
+    logits = {}
+    fine = torch.tensor([0, 1, 2, 3, 1, 2, 4, 5])  # finer classes than the labels
+    scores = evaluate(LogitsAreInputs(), "cpu", test=test, retain_train=retain,
+                      forget_train=forget, forget_test_mask=torch.tensor([6, 7]),
+                      test_classes=fine, class_names=list("abcdef"), logits_out=logits)
+    # right on test samples 0 and 3 only: a (sample 0) and d (sample 3)
+    assert scores["acc_test_per_class"] == {"a": 100.0, "b": 0.0, "c": 0.0, "d": 100.0,
+                                            "e": 0.0, "f": 0.0}
+    assert logits["test"].shape == (8, 4) and logits["forget_train"].shape == (4, 4)
     assert reference_view(scores, "full_class")["Df"] == scores["acc_forget_test"]
 
 
