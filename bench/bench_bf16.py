@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     deltas = {k: scores[True][k] - scores[False][k] for k in scalars}
     emit("  metrics fp32 -> bf16: " + "; ".join(
         f"{k} {scores[False][k]:.4g} -> {scores[True][k]:.4g}" for k in scalars))
-    out.update(eval_speedup=speed, eval_fp32=scores[False], eval_bf16=scores[True],
+    out.update(eval_speedup=speed, eval_fp32={k: scores[False][k] for k in scalars},
+               eval_bf16={k: scores[True][k] for k in scalars},
                eval_delta=deltas)
     write_json(args.json, out)
     return out
