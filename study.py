@@ -89,7 +89,7 @@ class MethodStudy:
 class Collateral:
     per_class: dict[str, Estimate]  # retained class -> change vs the original model (points)
     worst: Estimate  # the worst retained class's change, per cell
-    worst_classes: Counter  # which class was the worst, over runs
+    worst_classes: Counter  # which class was the worst (and worse off), over runs
     siblings: dict[tuple[str, str], Estimate]  # sub-class: (forgotten, sibling) -> change
     runs: int
 
@@ -186,8 +186,12 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
         s.collateral = collateral(row.runs, [run for b in baselines for run in b.runs],
                                   task=task, dataset=dataset)
     runs = [run for row in method_rows for run in row.runs]
+    labels: dict[str, str] = {}  # one label per model: the most informative any row gives
+    for run in runs:
+        model, label = study_layout.original_of(run), study_layout.original_label(run)
+        labels[model] = max(labels.get(model, ""), label, key=len)
     return Study(
-        originals=sorted({study_layout.original_of(r) for r in runs}),
+        originals=sorted(set(labels.values())),
         forget_sets=sorted({study_layout.forget_of(r) for r in runs}),
         seeds=sorted({r["seed"] for r in runs}),
         retrains=counts, floor=floor, methods=studies,
@@ -313,7 +317,8 @@ def collateral(runs: list[dict], baselines: list[dict], *, task: str, dataset: s
         for name, change in delta.items():
             changes[name].append(change)
         worst = min(delta, key=lambda c: (delta[c], c))
-        worst_classes[worst] += 1
+        if delta[worst] < 0:  # with no class worse off there is no worst class to name
+            worst_classes[worst] += 1
         worst_by_cell[study_layout.cell_of(run)].append(delta[worst])
         if task == "sub_class" and forgotten is not None:
             for sibling in siblings(dataset, forgotten):

@@ -45,9 +45,15 @@ def model_label(sha256: str, meta: dict) -> str:
 
 
 def original_of(row: dict) -> str:
-    """The original model a row's method started from."""
-    place = row.get("study") or {}
-    return str(place.get("original") or (row.get("checkpoint_sha256") or "unknown")[:8])
+    """The original model a row's method started from: its checkpoint's hash (8 hex), so
+    rows written before and after the "study" field of one model agree."""
+    sha = row.get("checkpoint_sha256")
+    return sha[:8] if sha else str((row.get("study") or {}).get("original", "unknown"))
+
+
+def original_label(row: dict) -> str:
+    """The original model as shown: hash and pretraining seed where the row records it."""
+    return str((row.get("study") or {}).get("original") or original_of(row))
 
 
 def forget_of(row: dict) -> str:

@@ -94,7 +94,8 @@ def markdown(st: Study, title: str) -> str:
         lines = []
         for s in damaged:
             c = s.collateral
-            worst = ", ".join(f"{name} ({n})" for name, n in c.worst_classes.most_common(3))
+            worst = ", ".join(f"{name} ({n})" for name, n in c.worst_classes.most_common(3)) \
+                or "– (no class lost accuracy)"
             sibs = "; ".join(f"{sib} {e.text(signed=True)}" for (_, sib), e in
                              c.siblings.items()) or "–"
             lines.append([s.label, str(c.runs), c.worst.text(signed=True), worst, sibs])
@@ -150,7 +151,8 @@ def csv_files(st: Study) -> dict[str, str]:
         for name, e in c.per_class.items():
             damage.append([s.label, s.method, "class", name, "", _num(e.mean), _num(e.low),
                            _num(e.high), e.n])
-        damage.append([s.label, s.method, "worst", c.worst_classes.most_common(1)[0][0], "",
+        worst = c.worst_classes.most_common(1)[0][0] if c.worst_classes else ""
+        damage.append([s.label, s.method, "worst", worst, "",
                        _num(c.worst.mean), _num(c.worst.low), _num(c.worst.high), c.worst.n])
         for (forgotten, sib), e in c.siblings.items():
             damage.append([s.label, s.method, "sibling", sib, forgotten, _num(e.mean),

@@ -142,6 +142,18 @@ def test_collateral_damage_against_the_original_model(study):
     assert jit.worst.mean == pytest.approx(-6)
     assert jit.per_class["Shirt"].mean == pytest.approx(-1)
     assert jit.siblings == {}  # full-class task
+    baseline = by_label(study, "baseline").collateral  # the original model against itself
+    assert baseline.worst.mean == 0 and not baseline.worst_classes
+
+
+def test_rows_with_and_without_the_study_field_share_their_original_model():
+    rows = study_rows()
+    for r in rows:
+        if r["method"] == "finetune":
+            del r["study"]  # written before rows recorded their place: the hash alone
+    (group,) = report.summarize(rows, floor=True)
+    assert by_label(group.study, "finetune").to_retrain["Dr"].diff.n == 4
+    assert group.study.originals == ORIGINALS
 
 
 def test_closeness_means(study):
