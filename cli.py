@@ -101,6 +101,9 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
               "model, training it there first if missing")
     flag(base, "retrain_index", type=int, default=0,
          help="retrain with -store: which of the cell's retrained models (0..K-1)")
+    flag(base, "closeness_retrains", type=int, default=0,
+         help="with -store: also measure how close the outputs are to the cell's first K "
+              "stored retrained models (JS divergence, top-1 agreement; never trains them)")
     flag(base, "retrain_epochs", type=int, default=None,
          help="retrain: epochs (default: the published pretraining epochs)")
     flag(base, "finetune_epochs", type=int, default=5, help="finetune: epochs (published 5)")
@@ -173,6 +176,11 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         raise UsageError(f"-b must be at least 1, got {args.b}")
     if args.retrain_index < 0:
         raise UsageError(f"-retrain_index must be at least 0, got {args.retrain_index}")
+    if args.closeness_retrains < 0:
+        raise UsageError(f"-closeness_retrains must be at least 0, got {args.closeness_retrains}")
+    if args.closeness_retrains and not args.store:
+        raise UsageError("-closeness_retrains looks the retrained models up in the model store: "
+                         "give -store DIR")
     if args.eval_b < 0:
         raise UsageError(f"-eval_b must be 0 (auto) or at least 1, got {args.eval_b}")
     project, name = wandb_names(args)
@@ -189,6 +197,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
         autocast_bf16=args.bf16, store=args.store, retrain_index=args.retrain_index,
+        closeness_retrains=args.closeness_retrains,
     )
 
 

@@ -61,6 +61,7 @@ class RunConfig:
     autocast_bf16: bool = False  # evaluation forwards in bfloat16 autocast (speed; see bench/)
     store: str | None = None  # model store: retrained models by recipe (None: not used)
     retrain_index: int = 0  # retrain: which of the cell's K stored retrains (protocol's k)
+    closeness_retrains: int = 0  # closeness of the outputs to the cell's first K stored retrains
 
 
 def seed_everything(seed: int) -> None:
@@ -136,6 +137,12 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     data_s = time.perf_counter() - started
     log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
              len(split.forget_train), len(split.forget_test), description)
+    if config.closeness_retrains:  # the store's retrained models of this cell, never trained
+        import pretraining
+
+        retrained_paths += tuple(str(p) for p in pretraining.stored_retrains(
+            pretraining.original_recipe(meta, config.weight_path), config.task,
+            config.forget_class, config.closeness_retrains, config.store, config.data_dir))
     retrained = {path: load_retrained(path, identity, description, config)
                  for path in retrained_paths}
 

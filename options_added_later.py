@@ -8,7 +8,7 @@ so a resumed sweep does not rerun what it has already recorded, and the report
 """
 
 # RunConfig fields
-CONFIG = {"autocast_bf16": False, "retrain_index": 0}
+CONFIG = {"autocast_bf16": False, "retrain_index": 0, "closeness_retrains": 0}
 # method -> hyperparameters (keyword arguments of the method)
 HYPERPARAMETERS = {"lipschitz_forgetting": {"autocast_bf16": False}}
 

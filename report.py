@@ -51,7 +51,7 @@ CSV_NAMES = {"Dr": "Dr_pct", "Df": "Df_pct", "MIA": "MIA_pct", "time": "time_s"}
 NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path", "forget_class",
                 "forget_perc", "forget_count", "seed", "gpu", "data_dir", "results_path",
                 "eval_batch_size", "wandb_project", "wandb_name", "skip_done", "store",
-                "retrain_index"}
+                "retrain_index", "closeness_retrains"}
 # Method arguments that say which replicate a run is (which of K retrains), not what it does.
 REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 

@@ -1,6 +1,8 @@
 """A run records its place in a study, per-class test accuracies and, given retrained
 checkpoints, the closeness of its outputs to theirs (tiny Fashion-MNIST, tiny CNNs)."""
 
+from pathlib import Path
+
 import pytest
 from cli_fixtures import invoke, make_world, pretrain_args, rows
 
@@ -81,3 +83,36 @@ def test_sub_class_per_class_accuracy_is_per_fine_class(world, tmp_path, capsys)
     per_class = row["metrics"]["acc_test_per_class"]
     assert {"Sandal", "Sneaker", "Ankle boot"} <= set(per_class)  # fine, not superclasses
     assert "footwear" not in per_class
+
+
+def test_closeness_to_the_stored_retrains_of_the_cell(world, tmp_path, capsys, monkeypatch):
+    import forget_full_class_main
+
+    monkeypatch.chdir(tmp_path)
+    assert invoke(pretrain_model.main, pretrain_args(world, "FashionMNIST", "-store", "store"),
+                  capsys).code == 0
+    weights = str(next(Path("store").rglob("*.pth")))
+    base = ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-forget_class",
+            "Sneaker", "-weight_path", weights, "-store", "store",
+            "-data_dir", world.data_dir("FashionMNIST"), "-results", "r.jsonl"]
+    close = ["-closeness_retrains", "2"]
+    missing = invoke(forget_full_class_main.main, [*base, "-method", "baseline", *close], capsys)
+    assert missing.code == 2 and "lacks 2 of the 2 retrained models" in missing.err_lines[-1]
+    assert rows("r.jsonl") == []
+    for k in (0, 1):  # the retrain runs train the cell's retrains into the store
+        outcome = invoke(forget_full_class_main.main,
+                         [*base, "-method", "retrain", "-retrain_index", str(k)], capsys)
+        assert outcome.code == 0, outcome.err
+    for argv in ([*base, "-method", "baseline", *close],
+                 [*base, "-method", "retrain", "-retrain_index", "1", *close]):
+        assert invoke(forget_full_class_main.main, argv, capsys).code == 0
+    first, second, baseline, retrain = rows("r.jsonl")
+    assert first["study"]["retrain"] != second["study"]["retrain"]  # two of the K retrains
+    assert baseline["metrics"]["closeness"]["retrains"] == 2
+    assert retrain["metrics"]["closeness"]["retrains"] == 1  # not compared with itself
+    assert retrain["study"]["retrain"] == second["study"]["retrain"]
+    no_store = invoke(forget_full_class_main.main,
+                      [a for a in base if a not in ("-store", "store")] + ["-method",
+                                                                            "baseline", *close],
+                      capsys)
+    assert no_store.code == 2 and "give -store DIR" in no_store.err_lines[-1]
