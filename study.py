@@ -152,7 +152,11 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
                          f"original {original}, {forget} has {counts[short[0]]}")
     notes = []
     floor = {}
-    full = [cell for cell, k in counts.items() if k >= 2]
+    measured = [cell for cell, k in counts.items() if k >= 2]
+    full = floor_units(reference.runs, measured)
+    if len(full) < len(measured):
+        notes.append(f"the floor counts {len(full)} distinct sets of retrained models: the "
+                     f"{len(measured)} cells share them (one set per forget set)")
     if full:
         for metric, cells in retrains.items():
             usable = [cells[c] for c in full if c in cells]
@@ -196,6 +200,19 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
         seeds=sorted({r["seed"] for r in runs}),
         retrains=counts, floor=floor, methods=studies,
         jit_label=jit.label if jit else None, notes=notes)
+
+
+def floor_units(retrain_runs: list[dict], cells: list[Cell]) -> list[Cell]:
+    """The cells whose retrains the floor counts: one per distinct set of retrained models.
+    Where every original model's cell of a forget set loads the same K retrained models (the
+    model store keeps retrains per forget set), those cells are one measurement, not I."""
+    models: dict[Cell, set[str]] = defaultdict(set)
+    for run in retrain_runs:
+        models[study_layout.cell_of(run)].add(study_layout.retrain_of(run))
+    units: dict[tuple[str, ...], Cell] = {}
+    for cell in sorted(cells):
+        units.setdefault(tuple(sorted(models[cell])), cell)
+    return list(units.values())
 
 
 def tow_cells(cells: dict[str, dict[Cell, float]],

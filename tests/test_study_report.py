@@ -54,9 +54,10 @@ def study_rows(retrains=3):
         for j, forget in enumerate(FORGETS):
             base = 90.0 + 2 * i + j  # a different level in every cell
             for k, offset in enumerate(RETRAIN_OFFSETS[:retrains]):
+                name = f"r{k} of {original}, {forget}"  # K retrains of each cell
                 rows.append(row("retrain", original, forget, 0, dr=base + offset, df=0.0,
-                                mia=0.40 + offset / 100, hyper={"retrained_path": f"r{k}.pth"},
-                                study_extra={"retrain": f"r{k}", "retrain_dataset":
+                                mia=0.40 + offset / 100, hyper={"retrained_path": f"{name}.pth"},
+                                study_extra={"retrain": name, "retrain_dataset":
                                              "FashionMNIST", "retrain_left_out": forget}))
             for seed in (0, 1):
                 rows.append(row("baseline", original, forget, seed, dr=base + 0.5, df=95.0,
@@ -90,6 +91,18 @@ def test_layout_and_floor(study):
         floor = study.floor[metric]
         assert (floor.mean, floor.low, floor.high, floor.n) == pytest.approx((4 / 3,) * 3 + (4,))
     assert study.floor["Df"].mean == 0 and study.floor["Df"].high == 0
+
+
+def test_cells_sharing_their_retrained_models_count_once_in_the_floor():
+    rows = study_rows()
+    for r in rows:  # the store's way: the K retrains of a forget set serve every original
+        if r["method"] == "retrain":
+            r["study"]["retrain"] = r["study"]["retrain"].split(" of ")[0] + " " + r["forget"]
+    (group,) = report.summarize(rows, floor=True)
+    assert group.study.floor["Dr"].n == 2  # the two forget sets, not 2 × 2 cells
+    assert "the floor counts 2 distinct sets of retrained models" in group.study.notes[0]
+    assert group.study.floor["Dr"].mean == pytest.approx(4 / 3)
+    assert set(group.study.retrains.values()) == {3}
 
 
 def test_retrain_against_itself_is_zero_and_within_the_floor(study):
