@@ -209,9 +209,9 @@ def floor_units(retrain_runs: list[dict], cells: list[Cell]) -> list[Cell]:
     models: dict[Cell, set[str]] = defaultdict(set)
     for run in retrain_runs:
         models[study_layout.cell_of(run)].add(study_layout.retrain_of(run))
-    units: dict[tuple[str, ...], Cell] = {}
-    for cell in sorted(cells):
-        units.setdefault(tuple(sorted(models[cell])), cell)
+    units: dict[tuple, Cell] = {}
+    for cell in sorted(cells):  # another forget set always means other retrained models
+        units.setdefault((cell[1], *sorted(models[cell])), cell)
     return list(units.values())
 
 

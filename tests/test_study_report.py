@@ -97,7 +97,7 @@ def test_cells_sharing_their_retrained_models_count_once_in_the_floor():
     rows = study_rows()
     for r in rows:  # the store's way: the K retrains of a forget set serve every original
         if r["method"] == "retrain":
-            r["study"]["retrain"] = r["study"]["retrain"].split(" of ")[0] + " " + r["forget"]
+            r["study"]["retrain"] = r["study"]["retrain"].split(" of ")[0]  # "r0", "r1", "r2"
     (group,) = report.summarize(rows, floor=True)
     assert group.study.floor["Dr"].n == 2  # the two forget sets, not 2 × 2 cells
     assert "the floor counts 2 distinct sets of retrained models" in group.study.notes[0]
