@@ -256,18 +256,22 @@ def paired_over_cells(mine: dict[Cell, float], theirs: dict[Cell, float]) -> Pai
 
 
 def rank(studies: list[MethodStudy], reference: str, notes: list[str]) -> None:
-    """Mean rank over the cells every ranked method shares: by |gap to retrain| on Dr, Df and
-    MIA (smaller is better) and by ToW (larger is better); then the mean of those ranks."""
-    ranked = [s for s in studies if s.label != reference and all(
-        s.cells.get(m) for m in RANKED)]
-    if len(ranked) < 2:
-        return
-    shared = set.intersection(*(set(s.cells[m]) for s in ranked for m in RANKED))
-    if not shared:
-        notes.append("no cell where every method ran: no ranks")
-        return
-    cells = sorted(shared)
+    """Mean rank over the cells of retrain: by |gap to retrain| on Dr, Df and MIA (smaller is
+    better) and by ToW (larger is better); then the mean of those ranks. A method run on
+    fewer cells (a slow method limited to some forget sets) is left out of the ranks, so that
+    every rank compares the same cells."""
     retrain = next(s for s in studies if s.label == reference)
+    shared = set(retrain.cells.get("ToW", {}))
+    candidates = [s for s in studies if s.label != reference]
+    ranked = [s for s in candidates if shared and all(
+        shared <= set(s.cells.get(m, {})) for m in RANKED)]
+    left_out = [s.label for s in candidates if s not in ranked]
+    if len(ranked) < 2:
+        notes.append("fewer than two methods ran on every cell: no ranks")
+        return
+    if left_out:
+        notes.append(f"the ranks leave out {', '.join(left_out)}: run on fewer cells")
+    cells = sorted(shared)
     for metric in RANKED:
         if metric == "ToW":
             scores = {s.label: [s.cells["ToW"][c] for c in cells] for s in ranked}

@@ -143,6 +143,15 @@ def test_tow_and_ranks(study):
     assert by_label(study, "retrain").ranks == {}
 
 
+def test_a_method_on_fewer_cells_is_left_out_of_the_ranks():
+    rows = study_rows()
+    rows += [row("scrub", ORIGINALS[0], FORGETS[0], 0, dr=90, df=0, mia=0.4)]
+    (group,) = report.summarize(rows)
+    assert by_label(group.study, "scrub").ranks == {}
+    assert by_label(group.study, "finetune").ranks["mean"] == pytest.approx(1.25)
+    assert "the ranks leave out scrub: run on fewer cells" in group.study.notes
+
+
 def test_collateral_damage_against_the_original_model(study):
     finetune = by_label(study, "finetune").collateral
     assert finetune.runs == 8
