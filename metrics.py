@@ -141,7 +141,7 @@ def evaluate(
     test_classes: torch.Tensor | None = None,
     class_names: list[str] | None = None,
     logits_out: dict | None = None,
-) -> dict[str, float]:
+) -> dict:
     """Every metric of the README's metrics table, from one inference pass per loader.
 
     test: the WHOLE test set (unshuffled, task labels; sub-class: coarse labels).

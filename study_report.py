@@ -48,7 +48,7 @@ def markdown(st: Study, title: str) -> str:
                    + [_est(s.means.get(m)) for m in shown] for s in st.methods])
     out += ["", "#### Retrain noise floor (mean |retrain − retrain| within a cell)", ""]
     if st.floor:
-        out += _table(["metric", "floor [95 % CI]", "cells"],
+        out += _table(["metric", "floor [95 % CI]", "retrain sets"],
                       [[m, f.text(), str(f.n)] for m, f in st.floor.items()])
     else:
         out.append("No cell has two retrains: no floor.")
@@ -161,7 +161,8 @@ def csv_files(st: Study) -> dict[str, str]:
     return {
         "_study_cells.csv": _csv(["label", "method", "metric", "mean", "ci_low", "ci_high",
                                   "cells"], cells),
-        "_study_floor.csv": _csv(["metric", "floor", "ci_low", "ci_high", "cells"], floor),
+        "_study_floor.csv": _csv(["metric", "floor", "ci_low", "ci_high", "retrain_sets"],
+                                 floor),
         "_study_paired.csv": _csv(["label", "method", "reference", "metric", "diff", "ci_low",
                                    "ci_high", "cells", "wilcoxon_p", "mean_abs_gap", "floor",
                                    "floor_high", "verdict"], paired),
