@@ -1,6 +1,6 @@
 """The forgetting commands of a study, one per line, for sweep.py.
 
-    python scripts/study.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
+    python scripts/study_runs.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
         --forget Shirt,Coat,Sneaker --retrains 3 --regime memorise --store STORE \\
         --results R.jsonl | python sweep.py --gpus cpu --jobs 2
 
