@@ -132,6 +132,22 @@ def jit_hyperparameters(args, jit_table: dict) -> dict:
                 autocast_bf16=args.bf16)
 
 
+def zero_shot_hyperparameters(args, jit_table: dict) -> dict:
+    """σ and N from the JiT table (or -sigma, -n_samples); η is chosen by the method itself."""
+    if args.eta is not None:
+        raise UsageError("jit_zero_shot chooses eta itself; drop -eta (or use "
+                         "lipschitz_forgetting)")
+    if args.net not in jit_table and args.sigma is None:
+        raise UsageError(f"no JiT settings for network {args.net}; pass -sigma")
+    chosen = dict(jit_table.get(args.net, {"n_samples": 25}))
+    for name in ("sigma", "n_samples"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    JitOptions(sigma=chosen["sigma"], eta=1.0, n_samples=chosen["n_samples"]).validate()
+    return {"sigma": chosen["sigma"], "n_samples": chosen["n_samples"], "batch_size": args.b,
+            "autocast_bf16": args.bf16}
+
+
 def method_hyperparameters(args, tables: dict) -> dict:
     """The keyword hyperparameters of the chosen method, resolved.
 
@@ -141,6 +157,8 @@ def method_hyperparameters(args, tables: dict) -> dict:
     chosen = dict(tables.get(args.method, {}).get(args.net, {}))
     if args.method == "lipschitz_forgetting":
         return jit_hyperparameters(args, tables["lipschitz_forgetting"])
+    if args.method == "jit_zero_shot":
+        return zero_shot_hyperparameters(args, tables["lipschitz_forgetting"])
     if args.method == "finetune":
         return {**chosen, "epochs": args.finetune_epochs, "batch_size": args.b}
     if args.method == "retrain":

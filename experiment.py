@@ -190,6 +190,8 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
                      str(device))
     row["study"] = study_layout.coordinates(config, checkpoint, meta, hyperparameters)
+    if "chosen" in data.extras:  # what a self-tuning method chose (jit_zero_shot's η)
+        row["chosen"] = data.extras["chosen"]
     results.append_row(config.results_path, row)
     results.log_to_wandb(config.wandb_project, config.wandb_name, row["config"],
                          {**scores, **metrics.reference_view(scores, config.task),

@@ -14,6 +14,7 @@ from methods.emmn import emmn
 from methods.fisher import fisher_forgetting
 from methods.gkt import gkt
 from methods.jit import lipschitz_forgetting
+from methods.jit_zero_shot import jit_zero_shot
 from methods.retrain_reference import retrain_reference
 from methods.scrub import scrub
 from methods.simple import baseline, finetune, retrain
@@ -49,6 +50,8 @@ METHODS: dict[str, Method] = {
                   "zero-shot: distil a student on generated images the gate lets through"),
     "lipschitz_forgetting": Method(lipschitz_forgetting, frozenset({FORGET}), ALL_TASKS,
                                    "JiT: Lipschitz smoothing around forget samples (zero-shot)"),
+    "jit_zero_shot": Method(jit_zero_shot, frozenset({FORGET}), ALL_TASKS,
+                            "JiT with η chosen from the forget set alone (held-out slice)"),
 }
 
 
