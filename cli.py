@@ -19,6 +19,7 @@ from experiment import RunConfig, run
 from lipschitz import JitOptions
 from methods import METHODS, RANDOM, SUB_CLASS
 from models import MODELS
+from tuning import table as tuned_table
 
 log = logging.getLogger("unlearn")
 
@@ -77,6 +78,10 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(parser, "eval_b", type=int, default=0,
          help="evaluation batch size (speed and memory only); 0: 128 on a CPU, on a GPU "
               "512 at 32 px and fewer for larger inputs")
+    flag(parser, "tuned", nargs="?", const=str(tuned_table.DEFAULT_DIR), default=None,
+         metavar="DIR", help="use the method's tuned hyperparameters from "
+                             "DIR/<task>_<dataset>_<net>.json (default DIR: tuned/), written by "
+                             "scripts/tune.py; they replace the table's and the flags' values")
     flag(parser, "skip_done", action="store_true",
          help="do nothing if this exact run (config and checkpoint) is already recorded")
     jit = parser.add_argument_group("JiT (lipschitz_forgetting)")
@@ -202,6 +207,10 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     if args.eval_b < 0:
         raise UsageError(f"-eval_b must be 0 (auto) or at least 1, got {args.eval_b}")
     project, name = wandb_names(args)
+    hyperparameters = method_hyperparameters(args, tables)
+    if args.tuned is not None:
+        hyperparameters.update(tuned_table.lookup(task, args.dataset, args.net, args.method,
+                                                  args.tuned))
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,
@@ -211,7 +220,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         forget_count=getattr(args, "forget_count", None),
         seed=args.seed, batch_size=args.b, eval_batch_size=args.eval_b, gpu=args.gpu,
         data_dir=args.data_dir, results_path=args.results,
-        hyperparameters=method_hyperparameters(args, tables),
+        hyperparameters=hyperparameters,
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
         autocast_bf16=args.bf16, store=args.store, retrain_index=args.retrain_index,

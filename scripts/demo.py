@@ -3,7 +3,9 @@
 Trains the compact CNN (and the retrained model without the class; both cached under
 checkpoints/ and resumed if interrupted), runs baseline, retrain, finetune and JiT on the
 class, and prints the report's table (retained and forgotten test accuracy, MIA, the
-method's time) and where its plots are.
+method's time) and where its plots are. Beside the table's JiT (σ, η from
+forget_full_class_main.py) runs `jit_zero_shot`, which picks η from the forget set alone; the
+demo prints both η.
 """
 
 import sys
@@ -19,7 +21,7 @@ import report  # noqa: E402
 import results  # noqa: E402
 
 NET, DATASET, CLASSES, FORGET = "CNN", "FashionMNIST", "10", "Sneaker"
-METHODS = ["baseline", "retrain", "finetune", "lipschitz_forgetting"]
+METHODS = ["baseline", "retrain", "finetune", "lipschitz_forgetting", "jit_zero_shot"]
 RESULTS = "results/demo.jsonl"
 REPORT_DIR = "results/demo_report"
 
@@ -27,6 +29,22 @@ REPORT_DIR = "results/demo_report"
 def checked(code: int) -> None:
     if code != 0:
         sys.exit(code)
+
+
+def eta_choices(rows: list[dict]) -> str:
+    """The table's η against the zero-shot choice, from the recorded rows."""
+    lines = []
+    for row in rows:
+        chosen = row.get("chosen")
+        if row["method"] == "lipschitz_forgetting":
+            hp = row["config"]["hyperparameters"]
+            lines.append(f"JiT η from the table: {hp['eta']:g} (σ {hp['sigma']:g})")
+        elif row["method"] == "jit_zero_shot" and chosen:
+            tried = ", ".join(f"{eta:.3g}: {acc:.1f} %" for eta, acc in chosen["tried"])
+            lines.append(f"JiT η chosen zero-shot: {chosen['eta']:.3g} (σ {chosen['sigma']:g}; "
+                         f"held-out forget accuracy target {chosen['target']:.1f} %, "
+                         f"{'reached' if chosen['reached'] else 'NOT reached'}; tried {tried})")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -47,6 +65,7 @@ def main() -> int:
                                       dataset=DATASET, net=NET)
     print(f"\nForgetting '{FORGET}' from {NET} on {DATASET} (seed 0)\n")
     print(text)
+    print(eta_choices(rows))
     print(f"\nresults: {RESULTS}; tables and plots: {REPORT_DIR}/; "
           f"total wall time {time.perf_counter() - started:.0f} s")
     return 0

@@ -1,0 +1,1 @@
+"""Hyperparameter tuning against a retrained model, on training data only (scripts/tune.py)."""
