@@ -1,0 +1,57 @@
+"""The forgetting scripts with -tuned (values from a tuned table) and jit_zero_shot's record."""
+
+import pytest
+from cli_fixtures import file_state, invoke, make_world, rows
+
+import forget_full_class_main
+from tuning import table
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return make_world(tmp_path_factory.mktemp("tuned"), names=("FashionMNIST",))
+
+
+def command(world, results, method, *extra):
+    return ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-forget_class",
+            "Sneaker", "-method", method, "-weight_path", world.weights("FashionMNIST"),
+            "-data_dir", world.data_dir("FashionMNIST"), "-results", str(results), *extra]
+
+
+def test_tuned_values_replace_the_defaults(world, tmp_path, capsys):
+    tuned = tmp_path / "tuned"
+    table.write_entry(table.table_path("full_class", "FashionMNIST", "CNN", tuned), "finetune",
+                      {"hyperparameters": {"lr": 0.0123, "epochs": 1}, "provenance": {}})
+    results = tmp_path / "r.jsonl"
+    outcome = invoke(forget_full_class_main.main,
+                     command(world, results, "finetune", "-tuned", str(tuned)), capsys)
+    assert outcome.code == 0, outcome.err
+    hyperparameters = rows(results)[0]["config"]["hyperparameters"]
+    assert hyperparameters["lr"] == 0.0123 and hyperparameters["epochs"] == 1
+
+
+def test_missing_tuned_values_are_one_line_and_record_nothing(world, tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    outcome = invoke(forget_full_class_main.main,
+                     command(world, results, "scrub", "-tuned", str(tmp_path / "none")), capsys)
+    assert outcome.code == 2 and len(outcome.err_lines) == 1
+    assert "no tuned values for scrub" in outcome.err
+    assert file_state(results) is None
+
+
+def test_zero_shot_choice_is_recorded_and_eta_is_refused(world, tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    outcome = invoke(forget_full_class_main.main,
+                     command(world, results, "jit_zero_shot", "-n_samples", "2"), capsys)
+    assert outcome.code == 0, outcome.err
+    row = rows(results)[0]
+    chosen = row["chosen"]
+    assert chosen["sigma"] == forget_full_class_main.JIT["CNN"]["sigma"]
+    assert chosen["target"] == pytest.approx(10.0)  # chance for ten classes
+    assert chosen["eta"] in [eta for eta, _ in chosen["tried"]]
+    assert "eta" not in row["config"]["hyperparameters"]
+
+    refused = invoke(forget_full_class_main.main,
+                     command(world, tmp_path / "x.jsonl", "jit_zero_shot", "-eta", "1e-4"),
+                     capsys)
+    assert refused.code == 2 and "chooses eta itself" in refused.err
