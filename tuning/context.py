@@ -107,7 +107,7 @@ def load_model(setup: TuningSetup, path: str) -> torch.nn.Module:
     return model
 
 
-def check_retrained(setup: TuningSetup, meta: dict, split: TuningSplit) -> None:
+def check_retrained(setup: TuningSetup, meta: dict) -> None:
     """The retrained model must have left out the tuning class, where its file says which."""
     training = meta.get("training") or {}
     left_out = training.get("forget_subclass") or training.get("forget_class")
@@ -129,7 +129,7 @@ class TuningContext:
         self.split = make_split(setup, self.train_set)
         self.original = load_model(setup, setup.weights)
         retrained = load_model(setup, setup.retrained)
-        check_retrained(setup, retrained.meta, self.split)
+        check_retrained(setup, retrained.meta)
         self.reference = objective.scores(retrained.to(device), self.loaders(), device)
         del retrained
 
