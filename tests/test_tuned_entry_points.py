@@ -4,6 +4,7 @@ import pytest
 from cli_fixtures import file_state, invoke, make_world, rows
 
 import forget_full_class_main
+import report
 from tuning import table
 
 
@@ -28,6 +29,15 @@ def test_tuned_values_replace_the_defaults(world, tmp_path, capsys):
     assert outcome.code == 0, outcome.err
     hyperparameters = rows(results)[0]["config"]["hyperparameters"]
     assert hyperparameters["lr"] == 0.0123 and hyperparameters["epochs"] == 1
+
+    # the published default beside it: the report shows two finetune rows, each labelled by
+    # the settings that differ
+    assert invoke(forget_full_class_main.main, command(world, results, "finetune"),
+                  capsys).code == 0
+    table_rows = [line for line in report.markdown_table(rows(results)).splitlines()
+                  if line.startswith("| finetune")]
+    assert len(table_rows) == 2
+    assert any("lr=0.0123" in line for line in table_rows)
 
 
 def test_missing_tuned_values_are_one_line_and_record_nothing(world, tmp_path, capsys):
