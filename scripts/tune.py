@@ -41,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="budget: COMPLETE trials of the study (equal for every method)")
     parser.add_argument("--storage", default="sqlite:///results/tuning.db")
     parser.add_argument("--weights", required=True, help="the original model")
-    parser.add_argument("--retrained", required=True,
-                        help="the model retrained without the tuning forget set")
+    parser.add_argument("--retrained", default=None,
+                        help="the model retrained without the tuning forget set (default: the "
+                             "first retrain of --tune-class in --store)")
+    parser.add_argument("--store", default=None,
+                        help="model store to find the retrained model in (the original must "
+                             "have been trained into it)")
     parser.add_argument("--tune-class", default=None,
                         help="full/sub-class: the class tuning forgets (not a reported one)")
     parser.add_argument("--forget-count", type=int, default=None,
@@ -68,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stored_retrain(args) -> str:
+    """The first retrained model of (original, --tune-class) in the model store."""
+    if args.store is None:
+        raise UsageError("give --retrained PATH, or --store DIR holding the retrained model")
+    from models.checkpoint import load_checkpoint
+    from pretraining import original_recipe, stored_retrains
+    _, meta = load_checkpoint(args.weights)
+    recipe = original_recipe(meta, args.weights)
+    return str(stored_retrains(recipe, args.task, args.tune_class, 1, args.store,
+                               args.data_dir)[0])
+
+
 def request_from(args) -> TuningRequest:
     classes = datasets.DATASETS[args.dataset].num_classes
     if args.task != "random" and args.tune_class is None:
@@ -75,7 +91,8 @@ def request_from(args) -> TuningRequest:
     if args.task == "random" and args.forget_count is None:
         raise UsageError("--forget-count is required for the random task")
     setup = TuningSetup(task=args.task, dataset=args.dataset, net=args.net,
-                        num_classes=classes, weights=args.weights, retrained=args.retrained,
+                        num_classes=classes, weights=args.weights,
+                        retrained=args.retrained or stored_retrain(args),
                         tune_class=args.tune_class, forget_count=args.forget_count,
                         val_frac=args.val_frac, seed=args.seed, batch_size=args.b,
                         data_dir=args.data_dir)

@@ -190,3 +190,30 @@ def test_an_empty_space_is_refused(world, capsys, tmp_path):
     outcome = invoke(tune.main, args, capsys)
     assert outcome.code == 2 and "empty" in outcome.err and len(outcome.err_lines) == 1
     assert not (tmp_path / "bad.db").exists()
+
+
+def test_the_retrained_model_is_found_in_the_model_store(tmp_path, capsys):
+    """--store instead of --retrained: the first retrain of the tuning class in the store."""
+    from model_store import read_recipe, retrain_seed
+
+    data = write_fashion_mnist(tmp_path / "fashion", n_train=200, n_test=20)
+    store = tmp_path / "store"
+    common = ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-epochs", "1",
+              "-b", "32", "-data_dir", str(data), "-store", str(store)]
+    assert pretrain_model.main(common) == 0
+    assert pretrain_model.main([*common, "-forget_class", "Trouser",
+                                "-seed", str(retrain_seed(0))]) == 0
+    by_left_out = {read_recipe(p)["left_out"]: p for p in store.rglob("*.pth")}
+    args = ["--task", "full_class", "--dataset", "FashionMNIST", "--net", "CNN",
+            "--method", "finetune", "--trials", "1", "--storage",
+            f"sqlite:///{tmp_path / 'tuning.db'}", "--weights", str(by_left_out[None]),
+            "--store", str(store), "--tune-class", "Trouser", "--val-frac", "0.25",
+            "--data-dir", str(data), "--tuned-dir", str(tmp_path / "tuned"),
+            "--plot-dir", str(tmp_path / "plots"), "--space-only", *FINETUNE_SPACE]
+    outcome = invoke(tune.main, args, capsys)
+    assert outcome.code == 0, outcome.err
+    setup = completed(tmp_path, "full_class-FashionMNIST-CNN-finetune")[0].user_attrs["setup"]
+    assert setup["retrained"] == str(by_left_out["class Trouser"])
+
+    missing = invoke(tune.main, [a if a != "Trouser" else "Bag" for a in args], capsys)
+    assert missing.code == 2 and "lacks 1 of the 1 retrained" in missing.err
