@@ -20,6 +20,7 @@ from lipschitz import JitOptions
 from methods import METHODS, RANDOM, SUB_CLASS
 from models import MODELS
 from tuning import table as tuned_table
+from tuning.space import check_values
 
 log = logging.getLogger("unlearn")
 
@@ -209,8 +210,9 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     project, name = wandb_names(args)
     hyperparameters = method_hyperparameters(args, tables)
     if args.tuned is not None:
-        hyperparameters.update(tuned_table.lookup(task, args.dataset, args.net, args.method,
-                                                  args.tuned))
+        tuned = tuned_table.lookup(task, args.dataset, args.net, args.method, args.tuned)
+        check_values(args.method, tuned)
+        hyperparameters.update(tuned)
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,

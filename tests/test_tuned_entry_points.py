@@ -40,12 +40,22 @@ def test_tuned_values_replace_the_defaults(world, tmp_path, capsys):
     assert any("lr=0.0123" in line for line in table_rows)
 
 
-def test_missing_tuned_values_are_one_line_and_record_nothing(world, tmp_path, capsys):
+@pytest.mark.parametrize("entry, message", [
+    (None, "no tuned values for finetune"),
+    ({"learning_rate": 0.1}, "has no hyperparameter 'learning_rate'"),
+    ({"epochs": 2.5}, "expects int values"),
+])
+def test_missing_or_stale_tuned_values_are_one_line_and_record_nothing(world, tmp_path, capsys,
+                                                                      entry, message):
+    tuned = tmp_path / "tuned"
+    if entry is not None:
+        table.write_entry(table.table_path("full_class", "FashionMNIST", "CNN", tuned),
+                          "finetune", {"hyperparameters": entry, "provenance": {}})
     results = tmp_path / "r.jsonl"
     outcome = invoke(forget_full_class_main.main,
-                     command(world, results, "scrub", "-tuned", str(tmp_path / "none")), capsys)
+                     command(world, results, "finetune", "-tuned", str(tuned)), capsys)
     assert outcome.code == 2 and len(outcome.err_lines) == 1
-    assert "no tuned values for scrub" in outcome.err
+    assert message in outcome.err
     assert file_state(results) is None
 
 

@@ -91,6 +91,18 @@ def check_space(method: str, space: dict[str, tuple]) -> None:
         _check_entry(method, name, entry, keywords[name].default)
 
 
+def check_values(method: str, values: dict) -> None:
+    """Names and types of fixed hyperparameter values (e.g. a tuned table's) against the
+    method's signature: one readable UsageError for a stale or mistyped entry."""
+    parameters = inspect.signature(METHODS[method].fn).parameters
+    keywords = {n: p for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
+    for name, value in values.items():
+        if name not in keywords:
+            raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
+                             f"{', '.join(keywords)}")
+        _check_type(f"{method}: {name}", value, keywords[name].default)
+
+
 def _check_entry(method: str, name: str, entry, default) -> None:
     where = f"search space of {method}: {name}"
     if not isinstance(entry, (tuple, list)) or not entry or entry[0] not in KINDS:
