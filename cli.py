@@ -143,6 +143,9 @@ def zero_shot_hyperparameters(args, jit_table: dict) -> dict:
     if args.eta is not None:
         raise UsageError("jit_zero_shot chooses eta itself; drop -eta (or use "
                          "lipschitz_forgetting)")
+    if args.jit_reference:
+        raise UsageError("jit_zero_shot runs JiT in its default form; -jit_reference is for "
+                         "lipschitz_forgetting")
     if args.net not in jit_table and args.sigma is None:
         raise UsageError(f"no JiT settings for network {args.net}; pass -sigma")
     chosen = dict(jit_table.get(args.net, {"n_samples": 25}))

@@ -18,7 +18,7 @@ parse_args "$@"
 
 methods=(
   baseline retrain retrain_reference finetune blindspot amnesiac UNSIR emmn ssd_tuning scrub
-  FisherForgetting gkt lipschitz_forgetting
+  FisherForgetting gkt lipschitz_forgetting jit_zero_shot
 )
 classes=(rocket mushroom baby lamp sea)  # the published five
 override methods "${METHODS:-}" ', '

@@ -18,7 +18,7 @@ parse_args "$@"
 
 methods=(
   baseline retrain retrain_reference finetune blindspot amnesiac ssd_tuning scrub FisherForgetting
-  lipschitz_forgetting
+  lipschitz_forgetting jit_zero_shot
 )
 override methods "${METHODS:-}" ', '
 # Published fraction: 0.00165 of the 50,000 training images = 83 samples.

@@ -18,7 +18,7 @@ parse_args "$@"
 
 methods=(
   baseline retrain retrain_reference finetune blindspot amnesiac UNSIR ssd_tuning scrub
-  FisherForgetting lipschitz_forgetting
+  FisherForgetting lipschitz_forgetting jit_zero_shot
 )
 classes=(rocket mushroom baby lamp sea)  # fine classes, published
 override methods "${METHODS:-}" ', '

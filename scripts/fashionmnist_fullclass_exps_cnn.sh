@@ -19,7 +19,7 @@ parse_args "$@"
 
 methods=(
   baseline retrain retrain_reference finetune blindspot amnesiac UNSIR emmn ssd_tuning scrub
-  FisherForgetting gkt lipschitz_forgetting
+  FisherForgetting gkt lipschitz_forgetting jit_zero_shot
 )
 classes=(Sneaker)  # add more to average over classes, e.g. (Sneaker Trouser Bag)
 override methods "${METHODS:-}" ', '

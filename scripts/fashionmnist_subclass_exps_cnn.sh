@@ -19,7 +19,7 @@ parse_args "$@"
 
 methods=(
   baseline retrain retrain_reference finetune blindspot amnesiac UNSIR ssd_tuning scrub
-  FisherForgetting lipschitz_forgetting
+  FisherForgetting lipschitz_forgetting jit_zero_shot
 )
 classes=(Sneaker)  # a fine class whose group has others: Sneaker, Shirt, Trouser, ...
 override methods "${METHODS:-}" ', '

@@ -78,6 +78,7 @@ method_flags() {
   case $1 in
     lipschitz_forgetting)
       HYPER=(-sigma "$JIT_SIGMA" -eta "$JIT_ETA" -n_samples "$JIT_N" "${JIT_FORM[@]}") ;;
+    jit_zero_shot) HYPER=(-sigma "$JIT_SIGMA" -n_samples "$JIT_N") ;;  # η: its own rule
     finetune) HYPER=(-finetune_epochs "$FINETUNE_EPOCHS") ;;
     retrain)
       epochs_flag "$RETRAIN_EPOCHS"
