@@ -79,6 +79,7 @@ runpy.run_path({script!r}, run_name="__main__")
 """
 
 
+@pytest.mark.slow  # a child process that imports torch and Optuna: about a minute
 def test_a_killed_study_continues_without_duplicate_trials(world, capsys):
     root, _ = world
     args = argv(world, "--heartbeat", "1", "--grace", "1", method="finetune")
