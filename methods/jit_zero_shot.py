@@ -55,7 +55,8 @@ def holdout_split(count: int, fraction: float, seed: int) -> tuple[torch.Tensor,
     """(fit positions, held-out positions) within a forget set of `count`, both sorted; a
     seeded draw with at least one sample on each side."""
     if count < 2:
-        raise ValueError(f"the forget set has {count} sample(s); holding one out needs two")
+        raise UsageError(f"jit_zero_shot: the forget set has {count} sample(s); holding one "
+                         "out to choose η needs at least two")
     held = min(count - 1, max(1, round(count * fraction)))
     perm = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     return perm[held:].sort().values, perm[:held].sort().values

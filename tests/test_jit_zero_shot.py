@@ -24,6 +24,8 @@ def test_holdout_is_a_seeded_disjoint_cover():
     again = holdout_split(10, 0.2, seed=3)
     assert torch.equal(fit, again[0]) and torch.equal(held, again[1])
     assert len(holdout_split(3, 0.01, seed=0)[1]) == 1  # always at least one held out
+    with pytest.raises(UsageError, match="at least two"):
+        holdout_split(1, 0.2, seed=0)
 
 
 def test_declares_the_forget_set_only_and_the_gate_refuses_retain():
