@@ -33,8 +33,9 @@ def test_pool_trains_each_original_and_k_retrains_per_cell():
 
 
 def test_study_runs_k_retrains_and_every_method_once_per_seed():
-    commands = lines("study_runs.py", "--net", "CNN", "--dataset", "FashionMNIST", "--classes", "10",
-                     "--originals", "0", "--forget", "Shirt,Coat", "--retrains", "3",
+    commands = lines("study_runs.py", "--net", "CNN", "--dataset", "FashionMNIST",
+                     "--classes", "10", "--originals", "0", "--forget", "Shirt,Coat",
+                     "--retrains", "3",
                      "--seeds", "0,1", "--methods", "retrain,finetune,gkt,lipschitz_forgetting",
                      "--few-cells", "gkt=Coat", "--published-jit", "--store", "S")
     runs = [(value(c, "-forget_class"), value(c, "-method"), value(c, "-seed"),
