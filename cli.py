@@ -13,11 +13,10 @@ import sys
 from collections.abc import Callable
 
 import datasets
-import recipes
 from errors import UsageError
 from experiment import RunConfig, run
 from lipschitz import JitOptions
-from methods import METHODS, RANDOM, SUB_CLASS
+from methods import METHODS, RANDOM, SUB_CLASS, hyperparameters, registry
 from models import MODELS
 from tuning import table as tuned_table
 from tuning.space import check_values
@@ -59,8 +58,7 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
         flag(parser, "classes", type=int, required=True, help="number of classes")
     flag(parser, "gpu", action="store_true", help="use CUDA (falls back to the CPU with a warning)")
     flag(parser, "b", type=int, default=default_batch, help="batch size of the method's loaders")
-    flag(parser, "method", required=True,
-         choices=[name for name, m in METHODS.items() if task in m.tasks])
+    flag(parser, "method", required=True, choices=registry.choices(task))
     if task == RANDOM:
         flag(parser, "forget_perc", type=float, default=None,
              help="fraction of the training set to forget (published meaning)")
@@ -99,6 +97,9 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(parser, "bf16", action="store_true",
          help="run JiT's perturbed copies and the evaluation in bfloat16 autocast (off by "
               "default; measured in bench/bench_bf16.py)")
+    flag(parser, "hp", action="append", default=[], metavar="NAME=VALUE",
+         help="set any hyperparameter of the method (repeatable), e.g. -hp alpha=0.01; "
+              "defaults are declared beside each method in methods/")
     base = parser.add_argument_group("baselines")
     flag(base, "retrain_path", default=None,
          help="retrain: load this retrained checkpoint instead of training from scratch")
@@ -112,7 +113,7 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
               "stored retrained models (JS divergence, top-1 agreement; never trains them)")
     flag(base, "retrain_epochs", type=int, default=None,
          help="retrain: epochs (default: the published pretraining epochs)")
-    flag(base, "finetune_epochs", type=int, default=5, help="finetune: epochs (published 5)")
+    flag(base, "finetune_epochs", type=int, default=None, help="finetune: epochs (published 5)")
     flag(base, "published_noise", action="store_true",
          help="UNSIR/emmn: use only 3 noise images, as the published code does "
               "(deviation D14, docs/deviations.md)")
@@ -123,67 +124,57 @@ def on_off(value: str | None) -> bool | None:
     return None if value is None else value == "on"
 
 
-def jit_hyperparameters(args, jit_table: dict) -> dict:
-    """σ, η, N from the main file's table for this network, overridden by the command line."""
-    if args.net not in jit_table:
-        raise UsageError(f"no JiT settings for network {args.net}; pass -sigma, -eta")
-    chosen = dict(jit_table[args.net])
-    for name in ("sigma", "eta", "n_samples"):
-        if getattr(args, name) is not None:
-            chosen[name] = getattr(args, name)
-    JitOptions(**chosen).validate()
-    return dict(chosen, batch_size=args.b, reference=args.jit_reference,
-                accumulate_grads=on_off(args.jit_accumulate_grads), clamp=args.jit_clamp,
-                train_mode=on_off(args.jit_train_mode), reduction=args.jit_reduction,
-                autocast_bf16=args.bf16)
+# The flags older than -hp: each sets one hyperparameter of the methods named (when given;
+# for the others it is ignored, so a sweep can pass the same flags to every run). -hp wins.
+FLAG_HYPERPARAMETERS = [
+    # (flag, hyperparameter, methods, value from the parsed flag or None when not given)
+    ("sigma", "sigma", {"lipschitz_forgetting", "jit_zero_shot"}, lambda v: v),
+    ("eta", "eta", {"lipschitz_forgetting"}, lambda v: v),
+    ("n_samples", "n_samples", {"lipschitz_forgetting", "jit_zero_shot"}, lambda v: v),
+    ("jit_reference", "reference", {"lipschitz_forgetting"}, lambda v: v or None),
+    ("jit_accumulate_grads", "accumulate_grads", {"lipschitz_forgetting"}, on_off),
+    ("jit_clamp", "clamp", {"lipschitz_forgetting"}, lambda v: v),
+    ("jit_train_mode", "train_mode", {"lipschitz_forgetting"}, on_off),
+    ("jit_reduction", "reduction", {"lipschitz_forgetting"}, lambda v: v),
+    ("bf16", "autocast_bf16", {"lipschitz_forgetting", "jit_zero_shot"}, lambda v: v or None),
+    ("finetune_epochs", "epochs", {"finetune"}, lambda v: v),
+    ("retrain_epochs", "epochs", {"retrain", "retrain_reference"}, lambda v: v),
+    ("retrain_path", "retrained_path", {"retrain"}, lambda v: v),
+    ("published_noise", "published_noise", {"UNSIR", "emmn"}, lambda v: v or None),
+]
 
 
-def zero_shot_hyperparameters(args, jit_table: dict) -> dict:
-    """σ and N from the JiT table (or -sigma, -n_samples); η is chosen by the method itself."""
-    if args.eta is not None:
-        raise UsageError("jit_zero_shot chooses eta itself; drop -eta (or use "
-                         "lipschitz_forgetting)")
-    if args.jit_reference:
-        raise UsageError("jit_zero_shot runs JiT in its default form; -jit_reference is for "
-                         "lipschitz_forgetting")
-    if args.net not in jit_table and args.sigma is None:
-        raise UsageError(f"no JiT settings for network {args.net}; pass -sigma")
-    chosen = dict(jit_table.get(args.net, {"n_samples": 25}))
-    for name in ("sigma", "n_samples"):
-        if getattr(args, name) is not None:
-            chosen[name] = getattr(args, name)
-    JitOptions(sigma=chosen["sigma"], eta=1.0, n_samples=chosen["n_samples"]).validate()
-    return {"sigma": chosen["sigma"], "n_samples": chosen["n_samples"], "batch_size": args.b,
-            "autocast_bf16": args.bf16}
+def method_hyperparameters(task: str, args, tables: dict) -> dict:
+    """Every keyword hyperparameter of the chosen method, resolved for this run.
 
-
-def method_hyperparameters(args, tables: dict) -> dict:
-    """The keyword hyperparameters of the chosen method, resolved.
-
-    `tables` maps a method to {network: keyword values} (the tables at the top of each main
-    file, where users edit them); command-line flags override them.
+    From the method's declaration (methods/<method>.py), then `tables` (the tables at the top
+    of each main file, where users edit them: {method: {network: values}}), then the older
+    flags, then `-hp NAME=VALUE`; see methods/hyperparameters.py.
     """
-    chosen = dict(tables.get(args.method, {}).get(args.net, {}))
-    if args.method == "lipschitz_forgetting":
-        return jit_hyperparameters(args, tables["lipschitz_forgetting"])
-    if args.method == "jit_zero_shot":
-        return zero_shot_hyperparameters(args, tables["lipschitz_forgetting"])
-    if args.method == "finetune":
-        return {**chosen, "epochs": args.finetune_epochs, "batch_size": args.b}
-    if args.method == "retrain":
-        epochs = args.retrain_epochs or recipes.pretrain_epochs(args.dataset, args.net)
-        return {**chosen, "epochs": epochs, "batch_size": recipes.PRETRAIN_BATCH_SIZE,
-                "warm": recipes.warm_epochs(args.dataset), "retrained_path": args.retrain_path}
-    if args.method == "retrain_reference":
-        epochs, milestones = recipes.reference_retrain_epochs(args.dataset, args.net)
-        return {**chosen, "epochs": args.retrain_epochs or epochs, "milestones": milestones,
-                "batch_size": args.b}
-    if args.method in ("UNSIR", "emmn"):
-        return {**chosen, "published_noise": args.published_noise}
-    if args.method == "blindspot":
-        return {**chosen, "batch_size": 128 if args.net == "ViT" else 256}
-    if args.method in ("ssd_tuning", "scrub"):
-        return {**chosen, "batch_size": args.b}
+    method = METHODS[args.method]
+    table = tables.get(method.name)
+    if method.name == "jit_zero_shot":
+        if args.eta is not None:
+            raise UsageError("jit_zero_shot chooses eta itself; drop -eta (or use "
+                             "lipschitz_forgetting)")
+        if args.jit_reference:
+            raise UsageError("jit_zero_shot runs JiT in its default form; -jit_reference is "
+                             "for lipschitz_forgetting")
+        # σ and N of the JiT table; η is the method's own choice
+        table = {net: {k: v for k, v in row.items() if k in method.parameters}
+                 for net, row in tables.get("lipschitz_forgetting", {}).items()}
+    overrides = {}
+    for flag_name, name, methods, value_of in FLAG_HYPERPARAMETERS:
+        value = value_of(getattr(args, flag_name))
+        if method.name in methods and value is not None:
+            overrides[name] = value
+    overrides.update(hyperparameters.parse_overrides(method, args.hp))
+    chosen = hyperparameters.resolve(method, task, args.net, args.dataset,
+                                     batch_size=args.b, table=table,
+                                     overrides=overrides)
+    if method.name in ("lipschitz_forgetting", "jit_zero_shot"):  # JiT's own checks, messages
+        JitOptions(sigma=chosen["sigma"], eta=chosen.get("eta", 1.0),
+                   n_samples=chosen["n_samples"]).validate()
     return chosen
 
 
@@ -211,11 +202,12 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     if args.eval_b < 0:
         raise UsageError(f"-eval_b must be 0 (auto) or at least 1, got {args.eval_b}")
     project, name = wandb_names(args)
-    hyperparameters = method_hyperparameters(args, tables)
+    chosen = method_hyperparameters(task, args, tables)
     if args.tuned is not None:
         tuned = tuned_table.lookup(task, args.dataset, args.net, args.method, args.tuned)
         check_values(args.method, tuned)
-        hyperparameters.update(tuned)
+        # the tuned table replaces the defaults; -hp still wins over it
+        chosen.update(tuned, **hyperparameters.parse_overrides(METHODS[args.method], args.hp))
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,
@@ -225,7 +217,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         forget_count=getattr(args, "forget_count", None),
         seed=args.seed, batch_size=args.b, eval_batch_size=args.eval_b, gpu=args.gpu,
         data_dir=args.data_dir, results_path=args.results,
-        hyperparameters=hyperparameters,
+        hyperparameters=chosen,
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
         autocast_bf16=args.bf16, store=args.store, retrain_index=args.retrain_index,
@@ -254,6 +246,7 @@ def forget_main(task: str, argv: list[str] | None, *, default_batch: int, defaul
     """Parse, run, print the scores. Shared by the three forgetting entry points."""
     setup_logging()
     args = build_parser(task, default_batch, default_seed).parse_args(argv)
+    args.method = registry.canonical_name(args.method)
     row = run(config_from_args(task, args, tables, wandb_names))
     print(format_scores(row))
     return 0

@@ -17,14 +17,9 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=5e-5, n_samples=25),  # tuned on the `make demo` model (README)
 }
 
-# SSD as the published main runs it: λ = α = 1 hard-coded (declared VGG16 4/10, ViT 1/3.5,
-# never used; docs/deviations.md lists this among the published behaviours kept).
-# GKT's published per-network loop sizes.
-SSD = {net: dict(dampening_constant=1, selection_weighting=1) for net in JIT}
-GKT = {"ViT": dict(batch_size=8, n_generator_iter=1, n_student_iter=5, n_pseudo_batches=101),
-       # none published for CNN: VGG16's loop, 100 instead of 1,000 pseudo batches (CPU demo)
-       "CNN": dict(n_pseudo_batches=100)}
-TABLES = {"lipschitz_forgetting": JIT, "ssd_tuning": SSD, "gkt": GKT}
+# Tables of other methods' settings may sit here too ({method: {network: values}}); the
+# defaults of every method are declared beside it in methods/.
+TABLES = {"lipschitz_forgetting": JIT}
 
 
 def wandb_names(args) -> tuple[str, str]:

@@ -77,3 +77,14 @@ def regime_flags(regime: str) -> list[str]:
     flags = [f for key in ("epochs", "train_subset") if key in settings
              for f in (f"-{key}", str(settings[key]))]
     return flags + (["-no_augment"] if settings.get("augment") is False else [])
+
+
+# Training-recipe values a method declaration can name as defaults (`recipe("name")` in
+# methods/), each as a function of (dataset, network): retrain trains exactly as pretraining.
+RECIPES = {
+    "pretrain_epochs": pretrain_epochs,
+    "warm_epochs": lambda dataset, net: warm_epochs(dataset),
+    "pretrain_batch_size": lambda dataset, net: PRETRAIN_BATCH_SIZE,
+    "reference_retrain_epochs": lambda dataset, net: reference_retrain_epochs(dataset, net)[0],
+    "reference_retrain_milestones": lambda dataset, net: reference_retrain_epochs(dataset, net)[1],
+}

@@ -1,7 +1,23 @@
-"""Unlearning methods: the registry, the common signature and the data gate."""
+"""Unlearning methods: the registry, the common signature and the data gate.
 
-from methods.base import FORGET, RETAIN, UNION, DataAccessError, Method, MethodData
-from methods.registry import ALL_TASKS, FULL_CLASS, METHODS, RANDOM, SUB_CLASS, get_method
+Names are loaded on first use, so `methods.registration` (declarations, read without torch)
+and `python -m methods list` never import torch or the methods themselves.
+"""
 
-__all__ = ["ALL_TASKS", "FORGET", "FULL_CLASS", "METHODS", "RANDOM", "RETAIN", "SUB_CLASS",
-           "UNION", "DataAccessError", "Method", "MethodData", "get_method"]
+from importlib import import_module
+
+_FROM = {
+    "FORGET": "methods.registration", "RETAIN": "methods.registration",
+    "ALL_TASKS": "methods.registration", "FULL_CLASS": "methods.registration",
+    "SUB_CLASS": "methods.registration", "RANDOM": "methods.registration",
+    "Method": "methods.registration", "register_method": "methods.registration",
+    "UNION": "methods.base", "DataAccessError": "methods.base", "MethodData": "methods.base",
+    "METHODS": "methods.registry", "get_method": "methods.registry",
+}
+__all__ = sorted(_FROM)
+
+
+def __getattr__(name: str):
+    if name not in _FROM:
+        raise AttributeError(f"module 'methods' has no attribute {name!r}")
+    return getattr(import_module(_FROM[name]), name)

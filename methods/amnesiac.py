@@ -13,6 +13,7 @@ from torch import nn
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, FORGET, RETAIN, register_method
 from methods.unlearning_cycle import fit_one_unlearning_cycle
 
 
@@ -42,6 +43,11 @@ def relabel(labels: torch.Tensor, *, task: str, num_classes: int, forget_class: 
     return torch.tensor([rng.choice(choices) for _ in range(len(labels))], dtype=torch.long)
 
 
+@register_method(
+    "amnesiac", data={FORGET, RETAIN}, tasks=ALL_TASKS, order=50,
+    description="train on forget samples with wrong labels plus the retain set",
+    space={"lr": ("log_float", 1e-5, 1e-3), "epochs": ("int", 1, 3)},
+)
 def amnesiac(
     model: nn.Module, data: MethodData, device: torch.device, *,
     epochs: int = 3, lr: float = 1e-4, batch_size: int = 128,

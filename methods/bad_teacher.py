@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, FORGET, RETAIN, register_method
 
 FORGET_FLAG, RETAIN_FLAG = 1, 0  # targets of the unlearning set (published UnLearningData)
 
@@ -53,6 +54,13 @@ def bad_teacher_loss(student_logits: torch.Tensor, flags: torch.Tensor,
     return F.kl_div(log_student, teacher, reduction="sum") / teacher.numel()
 
 
+@register_method(
+    "blindspot", data={FORGET, RETAIN}, tasks=ALL_TASKS, order=40,
+    description="Bad Teacher: distil from the model (retain) and a random model (forget)",
+    defaults={"*/ViT": {"batch_size": 128}},  # published ViT runs: 128 to fit in memory
+    space={"lr": ("log_float", 1e-5, 1e-3), "epochs": ("int", 1, 3),
+           "temperature": ("float", 1.0, 4.0)},
+)
 def blindspot(
     model: nn.Module, data: MethodData, device: torch.device, *,
     batch_size: int = 256, lr: float = 1e-4, epochs: int = 1, retain_fraction: float = 0.3,

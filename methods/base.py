@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-FORGET = "forget"  # the forget training samples
-RETAIN = "retain"  # the retained training samples
+from methods.registration import FORGET, RETAIN, Method  # noqa: F401  (re-exported)
 
 # (subset=None, targets=None, augment=False, batch_size=None, shuffle=False) -> a loader of
 # (x, y) batches. `subset`: positions within the set (a selection of its samples); `targets`:
@@ -78,13 +77,3 @@ class MethodData:
                 f"method {self.method!r} declared access to {sorted(self.allowed) or 'no data'} "
                 f"but asked for the {kind} set"
             )
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registered unlearning method."""
-
-    fn: Callable[..., nn.Module]
-    data: frozenset[str]  # what it may read: {}, {FORGET}, {RETAIN}, {FORGET, RETAIN}
-    tasks: frozenset[str]  # tasks it is available for
-    summary: str  # one line for --help and the README

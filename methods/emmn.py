@@ -14,9 +14,16 @@ from torch import nn
 from errors import UsageError
 from methods.base import MethodData
 from methods.noise import NoisyLoader, images_used, learn_noise
+from methods.registration import FULL_CLASS, register_method
 from methods.unlearning_cycle import fit_one_unlearning_cycle
 
 
+@register_method(
+    "emmn", data=set(), tasks={FULL_CLASS}, order=70,
+    description="zero-shot: train on error-maximising and error-minimising noise only",
+    space={"lr": ("log_float", 1e-5, 1e-3), "noise_lr": ("log_float", 0.01, 1.0),
+           "epochs": ("int", 1, 4)},
+)
 def emmn(
     model: nn.Module, data: MethodData, device: torch.device, *,
     noise_batch: int = 4, forget_steps: int = 25, class_steps: int = 30,

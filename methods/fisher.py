@@ -14,12 +14,18 @@ from tqdm import tqdm
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, RETAIN, register_method
 
 log = logging.getLogger(__name__)
 
 Accumulators = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
 
 
+@register_method(
+    "FisherForgetting", data={RETAIN}, tasks=ALL_TASKS, order=100,
+    description="Fisher forgetting: noise scaled by inverse retain Fisher",
+    space={"alpha": ("log_float", 1e-9, 1e-4)},
+)
 def fisher_forgetting(
     model: nn.Module, data: MethodData, device: torch.device, *,
     alpha: float = 1e-6, batch_size: int = 16, vectorized: bool = True,

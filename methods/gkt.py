@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import FULL_CLASS, register_method
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,19 @@ def reinitialise_convs(model: nn.Module, seed: int) -> None:
                 module.weight.copy_(fresh)
 
 
+@register_method(
+    "gkt", data=set(), tasks={FULL_CLASS}, order=110,
+    description="zero-shot: distil a student on generated images the gate lets through",
+    defaults={
+        # the published ViT loop sizes
+        "*/ViT": {"batch_size": 8, "n_generator_iter": 1, "n_student_iter": 5,
+                  "n_pseudo_batches": 101},
+        # none published for CNN: VGG16's loop, 100 instead of 1,000 pseudo batches (CPU demo)
+        "*/CNN": {"n_pseudo_batches": 100},
+    },
+    space={"student_max_lr": ("log_float", 0.01, 0.2), "threshold": ("log_float", 1e-3, 0.1),
+           "n_pseudo_batches": ("int", 20, 200)},
+)
 def gkt(
     model: nn.Module, data: MethodData, device: torch.device, *,
     batch_size: int = 128, n_generator_iter: int = 2, n_student_iter: int = 15,

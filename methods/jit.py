@@ -8,8 +8,16 @@ from torch import nn
 from lipschitz import JitOptions
 from lipschitz import lipschitz_forgetting as run_jit
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 
+# σ and η (and N) come from the JIT table of each task's main file, where users edit them.
+@register_method(
+    "lipschitz_forgetting", data={FORGET}, tasks=ALL_TASKS, order=900,
+    description="JiT: Lipschitz smoothing around forget samples (zero-shot)",
+    defaults={"*": {"batch_size": RUN_BATCH_SIZE}},
+    space={"sigma": ("log_float", 0.1, 2.0), "eta": ("log_float", 1e-6, 1e-2)},
+)
 def lipschitz_forgetting(
     model: nn.Module, data: MethodData, device: torch.device, *,
     sigma: float, eta: float, n_samples: int = 25, batch_size: int | None = None,

@@ -45,6 +45,7 @@ from errors import UsageError
 from lipschitz import JitOptions
 from lipschitz import lipschitz_forgetting as run_jit
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 RANDOM = "random"  # the task name (methods.registry imports this module, so not from there)
 
@@ -83,6 +84,13 @@ def noisy_accuracy(model: nn.Module, loader, device, sigma: float, seed: int,
     return metrics.accuracy(logits, labels)
 
 
+# σ and N come from the JIT table of each task's main file; η is chosen here.
+@register_method(
+    "jit_zero_shot", data={FORGET}, tasks=ALL_TASKS, order=910,
+    description="JiT with η chosen from the forget set alone (held-out slice)",
+    defaults={"*": {"batch_size": RUN_BATCH_SIZE}},
+    space={"sigma": ("log_float", 0.1, 2.0)},
+)
 def jit_zero_shot(
     model: nn.Module, data: MethodData, device: torch.device, *,
     sigma: float, n_samples: int = 25, batch_size: int | None = None,

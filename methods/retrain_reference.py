@@ -19,6 +19,7 @@ from torch import nn
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, RETAIN, RUN_BATCH_SIZE, recipe, register_method
 from training import LrSchedule, TrainSettings, train
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,14 @@ def fit_one_cycle_schedule(lr: float, steps_per_epoch: int,
     return schedule
 
 
+@register_method(
+    "retrain_reference", data={RETAIN}, tasks=ALL_TASKS, order=20,
+    description="published 'retrain': reset only the head, keep training",
+    defaults={"*": {"epochs": recipe("reference_retrain_epochs"),
+                    "milestones": recipe("reference_retrain_milestones"),
+                    "batch_size": RUN_BATCH_SIZE}},
+    space={"epochs": ("int", 1, 50), "lr": ("log_float", 1e-3, 1e-1)},
+)
 def retrain_reference(
     model: nn.Module, data: MethodData, device: torch.device, *,
     epochs: int, milestones: Sequence[int], lr: float = 0.01, batch_size: int | None = None,

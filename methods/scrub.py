@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, FORGET, RETAIN, RUN_BATCH_SIZE, register_method
 
 FORGET_PHASE, RETAIN_PHASE = "forget", "retain"
 
@@ -40,10 +41,23 @@ def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     return kl * temperature**2 / student_logits.shape[0]
 
 
+@register_method(
+    "scrub", data={FORGET, RETAIN}, tasks=ALL_TASKS, order=90,
+    description="SCRUB: move away from the model on forget data, stay close on retain",
+    defaults={
+        "*": {"batch_size": RUN_BATCH_SIZE},
+        # what the published mains actually run (see the docstring)
+        "full_class/*": {"alpha": 0.001, "gamma": 0.99, "clip_grad_norm": 1.0},
+        "sub_class/*": {"alpha": 1.0, "gamma": 5.0, "clip_grad_norm": 0.0},
+        "random/*": {"alpha": 1.0, "gamma": 5.0, "clip_grad_norm": 0.0},
+    },
+    space={"alpha": ("log_float", 1e-4, 10.0), "gamma": ("log_float", 0.1, 10.0),
+           "lr": ("log_float", 1e-5, 1e-2), "epochs": ("int", 1, 5),
+           "max_steps": ("int", 1, 3), "temperature": ("float", 1.0, 8.0)},
+)
 def scrub(
     model: nn.Module, data: MethodData, device: torch.device, *,
-    alpha: float | None = None, gamma: float | None = None,
-    clip_grad_norm: float | None = None, epochs: int = 3, max_steps: int = 2,
+    alpha: float, gamma: float, clip_grad_norm: float, epochs: int = 3, max_steps: int = 2,
     lr: float = 5e-4, momentum: float = 0.9, weight_decay: float = 5e-4,
     temperature: float = 4.0, batch_size: int | None = None,
 ) -> nn.Module:
@@ -59,11 +73,6 @@ def scrub(
     never passed); sub-class and random α = 1, γ = 5, no clipping. Pass `clip_grad_norm=0`
     to switch clipping off for full-class.
     """
-    full_class = data.task == "full_class"
-    alpha = (0.001 if full_class else 1.0) if alpha is None else alpha
-    gamma = (0.99 if full_class else 5.0) if gamma is None else gamma
-    if clip_grad_norm is None:
-        clip_grad_norm = 1.0 if full_class else 0.0
     if epochs < 1 or max_steps < 0:
         raise UsageError(f"SCRUB needs epochs >= 1 and max_steps >= 0, got {epochs}, "
                          f"{max_steps}")

@@ -9,17 +9,26 @@ from torch import nn
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, RETAIN, RUN_BATCH_SIZE, recipe, register_method
 from models.checkpoint import load_checkpoint, load_into
 from training import TrainSettings, constant_schedule, published_pretrain_schedule, train
 
 log = logging.getLogger(__name__)
 
 
+@register_method("baseline", data=set(), tasks=ALL_TASKS, order=0,
+                 description="the original model, unchanged")
 def baseline(model: nn.Module, data: MethodData, device: torch.device) -> nn.Module:
     """The original model, unchanged: the starting point every method is compared to."""
     return model
 
 
+@register_method(
+    "finetune", data={RETAIN}, tasks=ALL_TASKS, order=30,
+    description="5 epochs of SGD on the retained data",
+    defaults={"*": {"batch_size": RUN_BATCH_SIZE}},
+    space={"lr": ("log_float", 1e-3, 0.1), "epochs": ("int", 1, 5)},
+)
 def finetune(
     model: nn.Module, data: MethodData, device: torch.device, *,
     epochs: int = 5, lr: float = 0.02, batch_size: int | None = None,
@@ -32,9 +41,16 @@ def finetune(
     return model
 
 
+# Trained exactly as the original model was (recipes.py), so that it is the gold standard.
+@register_method(
+    "retrain", data={RETAIN}, tasks=ALL_TASKS, order=10,
+    description="a fresh model trained from scratch on the retained data (gold standard)",
+    defaults={"*": {"epochs": recipe("pretrain_epochs"), "batch_size":
+                    recipe("pretrain_batch_size"), "warm": recipe("warm_epochs")}},
+)
 def retrain(
     model: nn.Module, data: MethodData, device: torch.device, *,
-    epochs: int, batch_size: int = 64, warm: int = 1, retrained_path: str | None = None,
+    epochs: int, batch_size: int, warm: int, retrained_path: str | None = None,
 ) -> nn.Module:
     """The gold standard: a fresh model trained from scratch on the retained data only.
 

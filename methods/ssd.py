@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from errors import UsageError
 from methods.base import MethodData
+from methods.registration import ALL_TASKS, FORGET, RETAIN, RUN_BATCH_SIZE, register_method
 
 # The whole training set's batches, as each published main builds `full_train_dl`.
 SHUFFLED = "shuffled"  # full-class: DataLoader(deepcopy(trainset), b, shuffle=True)
@@ -25,11 +26,28 @@ RETAIN_THEN_FORGET = "retain_then_forget"  # sub/random: ConcatDataset(retain, f
 FULL_ORDERS = (SHUFFLED, RETAIN_THEN_FORGET)
 
 
+@register_method(
+    "ssd_tuning", data={FORGET, RETAIN}, tasks=ALL_TASKS, order=80,
+    description="SSD: dampen weights far more important to the forget set than to all",
+    defaults={
+        "*": {"batch_size": RUN_BATCH_SIZE},
+        # the published full-class main hard-codes λ = α = 1 (see the docstring)
+        "full_class/*": {"dampening_constant": 1, "selection_weighting": 1,
+                         "full_order": "shuffled"},
+        "sub_class/*": {"dampening_constant": 6, "selection_weighting": 5,
+                        "full_order": "retain_then_forget"},
+        "sub_class/ViT": {"dampening_constant": 1, "selection_weighting": 10},
+        "random/*": {"dampening_constant": 4, "selection_weighting": 10,
+                     "full_order": "retain_then_forget"},
+        "random/ViT": {"dampening_constant": 1, "selection_weighting": 3.5},
+    },
+    space={"dampening_constant": ("log_float", 0.05, 5.0),
+           "selection_weighting": ("log_float", 1.0, 100.0)},
+)
 def ssd_tuning(
     model: nn.Module, data: MethodData, device: torch.device, *,
-    dampening_constant: float = 1.0, selection_weighting: float = 1.0,
+    dampening_constant: float, selection_weighting: float, full_order: str,
     exponent: float = 1.0, lower_bound: float = 1.0, batch_size: int | None = None,
-    full_order: str | None = None,
 ) -> nn.Module:
     """Dampen the parameters that matter much more for the forget set (in place).
 
@@ -45,8 +63,6 @@ def ssd_tuning(
     "retain_then_forget" (retain samples then forget samples, unshuffled, batches running
     across the boundary: the sub-class / random default).
     """
-    if full_order is None:
-        full_order = SHUFFLED if data.task == "full_class" else RETAIN_THEN_FORGET
     if full_order not in FULL_ORDERS:
         raise UsageError(f"SSD full_order must be one of {', '.join(FULL_ORDERS)}, "
                          f"got {full_order!r}")

@@ -13,9 +13,8 @@ from torch import nn
 from errors import UsageError
 from methods.base import MethodData
 from methods.noise import NoisyLoader, images_used, learn_noise
+from methods.registration import FULL_CLASS, RETAIN, SUB_CLASS, register_method
 from methods.unlearning_cycle import fit_one_unlearning_cycle
-
-PUBLISHED_NOISE_STEPS = {"full_class": 25, "sub_class": 250}
 
 
 def first_per_class(labels: torch.Tensor, per_class: int) -> torch.Tensor:
@@ -26,9 +25,16 @@ def first_per_class(labels: torch.Tensor, per_class: int) -> torch.Tensor:
     return torch.cat(picked) if picked else torch.empty(0, dtype=torch.long)
 
 
+@register_method(
+    "UNSIR", data={RETAIN}, tasks={FULL_CLASS, SUB_CLASS}, order=60,
+    description="error-maximising noise for the forgotten class, then repair on retain data",
+    defaults={"full_class/*": {"noise_steps": 25}, "sub_class/*": {"noise_steps": 250}},
+    space={"lr": ("log_float", 1e-5, 1e-3), "noise_lr": ("log_float", 0.01, 1.0),
+           "impair_epochs": ("int", 1, 2), "repair_epochs": ("int", 1, 3)},
+)
 def unsir(
     model: nn.Module, data: MethodData, device: torch.device, *,
-    noise_steps: int | None = None, noise_batch: int = 32, noise_lr: float = 0.1,
+    noise_steps: int, noise_batch: int = 32, noise_lr: float = 0.1,
     l2_weight: float = 0.1, copies: int = 80, samples_per_class: int = 500,
     impair_batch: int = 32, repair_batch: int = 128, lr: float = 1e-4,
     impair_epochs: int = 1, repair_epochs: int = 1, published_noise: bool = False,
@@ -52,16 +58,15 @@ def unsir(
     original Fast-Machine-Unlearning loop); `published_noise=True` reproduces the 3 × 80. The
     retained images are read lazily, batch by batch, and never held in memory all at once.
     """
-    if data.task not in PUBLISHED_NOISE_STEPS or data.forget_class is None:
+    if data.task not in ("full_class", "sub_class") or data.forget_class is None:
         raise UsageError(f"UNSIR needs a forgotten class; it does not run on the {data.task} "
                          "task")
-    steps = PUBLISHED_NOISE_STEPS[data.task] if noise_steps is None else noise_steps
     retain_labels = data.retain_labels(fine=data.task == "sub_class")
     positions = first_per_class(retain_labels, samples_per_class)
 
     generator = torch.Generator().manual_seed(data.seed)
     noise = learn_noise(model, data.forget_class, count=noise_batch, size=model.input_size,
-                        steps=steps, device=device, generator=generator, maximise=True,
+                        steps=noise_steps, device=device, generator=generator, maximise=True,
                         lr=noise_lr, l2_weight=l2_weight, train_mode=noise_train_mode)
     noise = images_used(noise, published_noise)
     noise_labels = torch.full((len(noise),), data.forget_class, dtype=torch.long)

@@ -6,6 +6,7 @@ import torch
 
 import datasets
 from methods import FORGET, METHODS, RETAIN, UNION, MethodData
+from methods.registration import RUN_BATCH_SIZE, Recipe, declared_defaults
 from models import build_model
 
 NUM_CLASSES = 3
@@ -56,3 +57,13 @@ def tiny_method_data(method: str, *, task: str = "full_class", forget_class: int
         valid_range=datasets.valid_range(spec), seed=seed,
     )
     return model, data
+
+
+def task_defaults(method: str, task: str, net: str = "CNN") -> dict:
+    """What a method's declaration sets for `task` beyond its function's own defaults (the
+    values a direct call must pass), without the run-level references (-b, recipes)."""
+    declaration = METHODS[method]
+    values = declared_defaults(declaration, task, net, "Cifar10")
+    return {name: value for name, value in values.items()
+            if value != declaration.parameters[name] and not isinstance(value, Recipe)
+            and value != RUN_BATCH_SIZE}

@@ -26,7 +26,7 @@ from methods.retrain_reference import (
 from methods.unlearning_cycle import fit_one_unlearning_cycle
 from methods.unsir import first_per_class, unsir
 from models import build_model
-from tests.method_fixtures import NUM_CLASSES, tiny_images, tiny_method_data
+from tests.method_fixtures import NUM_CLASSES, task_defaults, tiny_images, tiny_method_data
 from tests.model_checks import changed, finite, weights, zero_shot
 
 CPU = torch.device("cpu")
@@ -239,7 +239,8 @@ def test_first_per_class_takes_the_first_samples_of_each_class():
 def test_unsir_noise_is_labelled_with_the_forget_class(published, monkeypatch):
     model, data = tiny_method_data("UNSIR", forget_class=1)
     built = record_noisy_loaders(monkeypatch, unsir_module)
-    unsir(model, data, CPU, published_noise=published, copies=2, samples_per_class=5)
+    unsir(model, data, CPU, noise_steps=25, published_noise=published, copies=2,
+          samples_per_class=5)
     (loader,) = built
     assert len(loader.noise) == (3 if published else 32)
     assert loader.num_noise_items == len(loader.noise) * 2
@@ -250,7 +251,8 @@ def test_unsir_noise_is_labelled_with_the_forget_class(published, monkeypatch):
 def test_unsir_published_noise_is_three_images_eighty_times(monkeypatch):
     model, data = tiny_method_data("UNSIR")
     built = record_noisy_loaders(monkeypatch, unsir_module)
-    unsir(model, data, CPU, published_noise=True, samples_per_class=2, impair_epochs=0,
+    unsir(model, data, CPU, noise_steps=25, published_noise=True, samples_per_class=2,
+          impair_epochs=0,
           repair_epochs=0)
     assert len(built[0].noise) == 3 and built[0].num_noise_items == 240
 
@@ -267,7 +269,8 @@ def test_unsir_full_class_runs_end_to_end_reading_retain_only():
 def test_unsir_sub_class_picks_per_fine_class_and_labels_the_superclass(monkeypatch):
     model, data = sub_class_data("UNSIR")
     built = record_noisy_loaders(monkeypatch, unsir_module)
-    unsir(model, data, CPU, copies=1, samples_per_class=3)
+    unsir(model, data, CPU, **task_defaults("UNSIR", "sub_class"), copies=1,
+          samples_per_class=3)
     (loader,) = built
     fine = data.retain_labels(fine=True)[loader.retain_positions]
     assert sorted(fine.tolist()) == sorted([1, 2, 3, 4, 5] * 3)  # fine 1 shares superclass 0
@@ -279,7 +282,7 @@ def test_unsir_sub_class_picks_per_fine_class_and_labels_the_superclass(monkeypa
 def test_unsir_refuses_the_random_task():
     model, data = tiny_method_data("UNSIR", task="random")
     with pytest.raises(UsageError):
-        unsir(model, data, CPU)
+        unsir(model, data, CPU, noise_steps=1)
 
 
 # ---------------------------------------------------------------- EMMN

@@ -13,7 +13,7 @@ from methods.scrub import distill_kl, scrub, scrub_phases
 from methods.ssd import RETAIN_THEN_FORGET, SHUFFLED, full_training_batches, ssd_tuning
 from models import build_model
 from models.vit import tiny_vit_config
-from tests.method_fixtures import tiny_method_data
+from tests.method_fixtures import task_defaults, tiny_method_data
 from tests.model_checks import changed, finite, weights, zero_shot
 
 CPU = torch.device("cpu")
@@ -25,7 +25,8 @@ CPU = torch.device("cpu")
 def test_ssd_only_shrinks_parameters(task):
     model, data = tiny_method_data("ssd_tuning", task=task)
     before = weights(model)
-    out = ssd_tuning(model, data, CPU, dampening_constant=1.0, selection_weighting=1.0)
+    out = ssd_tuning(model, data, CPU, **task_defaults("ssd_tuning", task)
+                     | dict(dampening_constant=1.0, selection_weighting=1.0))
     assert out is model and finite(model)
     assert changed(before, model)
     for name, p in model.named_parameters():
@@ -39,7 +40,7 @@ def test_ssd_only_shrinks_parameters(task):
 def test_ssd_changes_nothing_with_huge_lambda_or_alpha(options):
     model, data = tiny_method_data("ssd_tuning")
     before = weights(model)
-    ssd_tuning(model, data, CPU, **options)
+    ssd_tuning(model, data, CPU, **task_defaults("ssd_tuning", "full_class") | options)
     assert not changed(before, model)
 
 
@@ -77,7 +78,8 @@ def test_distill_kl_is_per_sample_mean_times_t_squared():
 def test_scrub_runs_in_place(task):
     model, data = tiny_method_data("scrub", task=task)
     before = weights(model)
-    out = scrub(model, data, CPU, epochs=2, max_steps=1, batch_size=20)
+    out = scrub(model, data, CPU, **task_defaults("scrub", task)
+                | dict(epochs=2, max_steps=1, batch_size=20))
     assert out is model and finite(model) and changed(before, model)
 
 
