@@ -35,12 +35,12 @@ import study
 import study_layout
 import study_report
 from errors import UsageError
+from methods.registration import method_order
 
 TASK_TITLES = {"full_class": "full-class", "sub_class": "sub-class", "random": "random-sample"}
-# Table order: references first, JiT last (as in the paper's tables); others alphabetically.
-METHOD_ORDER = ["baseline", "retrain", "retrain_reference", "finetune", "blindspot", "amnesiac",
-                "UNSIR", "emmn", "ssd_tuning", "scrub", "FisherForgetting", "gkt",
-                "lipschitz_forgetting"]
+# Table order: references first, JiT last (as in the paper's tables), as each method's
+# declaration orders it (`order=` of @register_method in methods/).
+METHOD_ORDER = method_order()
 REFERENCE = "retrain"
 METRICS = ["Dr", "Df", "MIA", "time"]  # columns, in order
 GAP_METRICS = ["Dr", "Df", "MIA"]  # the unlearning metrics compared to retrain

@@ -16,10 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
 parse_args "$@"
 
-methods=(
-  baseline retrain retrain_reference finetune blindspot amnesiac UNSIR emmn ssd_tuning scrub
-  FisherForgetting gkt lipschitz_forgetting jit_zero_shot
-)
+registered_methods full_class  # every method declared for the task (methods/*.py)
 classes=(rocket mushroom baby lamp sea)  # the published five
 override methods "${METHODS:-}" ', '
 override classes "${CLASSES:-}" ,

@@ -16,10 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
 parse_args "$@"
 
-methods=(
-  baseline retrain retrain_reference finetune blindspot amnesiac ssd_tuning scrub FisherForgetting
-  lipschitz_forgetting jit_zero_shot
-)
+registered_methods random  # every method declared for the task (methods/*.py)
 override methods "${METHODS:-}" ', '
 # Published fraction: 0.00165 of the 50,000 training images = 83 samples.
 FORGET_PERC=${FORGET_PERC:-0.00165}

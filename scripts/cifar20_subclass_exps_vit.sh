@@ -16,10 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
 parse_args "$@"
 
-methods=(
-  baseline retrain retrain_reference finetune blindspot amnesiac UNSIR ssd_tuning scrub
-  FisherForgetting lipschitz_forgetting jit_zero_shot
-)
+registered_methods sub_class  # every method declared for the task (methods/*.py)
 classes=(rocket mushroom baby lamp sea)  # fine classes, published
 override methods "${METHODS:-}" ', '
 override classes "${CLASSES:-}" ,

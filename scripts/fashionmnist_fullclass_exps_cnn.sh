@@ -17,10 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
 parse_args "$@"
 
-methods=(
-  baseline retrain retrain_reference finetune blindspot amnesiac UNSIR emmn ssd_tuning scrub
-  FisherForgetting gkt lipschitz_forgetting jit_zero_shot
-)
+registered_methods full_class  # every method declared for the task (methods/*.py)
 classes=(Sneaker)  # add more to average over classes, e.g. (Sneaker Trouser Bag)
 override methods "${METHODS:-}" ', '
 override classes "${CLASSES:-}" ,

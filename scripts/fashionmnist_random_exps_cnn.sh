@@ -16,10 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
 parse_args "$@"
 
-methods=(
-  baseline retrain retrain_reference finetune blindspot amnesiac ssd_tuning scrub FisherForgetting
-  lipschitz_forgetting jit_zero_shot
-)
+registered_methods random  # every method declared for the task (methods/*.py)
 override methods "${METHODS:-}" ', '
 FORGET_COUNT=${FORGET_COUNT:-100}  # forgotten training samples
 WEIGHT_PATH=${WEIGHT_PATH:-checkpoints/CNN-FashionMNIST.pth}

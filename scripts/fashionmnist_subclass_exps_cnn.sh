@@ -17,10 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
 parse_args "$@"
 
-methods=(
-  baseline retrain retrain_reference finetune blindspot amnesiac UNSIR ssd_tuning scrub
-  FisherForgetting lipschitz_forgetting jit_zero_shot
-)
+registered_methods sub_class  # every method declared for the task (methods/*.py)
 classes=(Sneaker)  # a fine class whose group has others: Sneaker, Shirt, Trouser, ...
 override methods "${METHODS:-}" ', '
 override classes "${CLASSES:-}" ,

@@ -7,7 +7,7 @@
 #   DATA_DIR     dataset root, passed as -data_dir
 #   VIT_WEIGHTS  local ViT weights directory, passed as -vit_weights
 #   JOBS         parallel CPU jobs when GPU is "cpu" (default 1)
-#   METHODS      methods to run instead of the script's array (comma or space separated)
+#   METHODS      methods to run instead of every registered one (comma or space separated)
 #   CLASSES      forget classes instead of the script's array (comma separated)
 #   JIT_SIGMA, JIT_ETA, JIT_N, FINETUNE_EPOCHS, RETRAIN_EPOCHS, REFERENCE_EPOCHS: overrides
 #   RETRAIN_PATH retrained checkpoint for -method retrain ({class} is replaced by the class)
@@ -42,6 +42,14 @@ parse_args() {
   PATH_FLAGS=()
   if [[ -n ${DATA_DIR:-} ]]; then PATH_FLAGS+=(-data_dir "$DATA_DIR"); fi
   if [[ -n ${VIT_WEIGHTS:-} ]]; then PATH_FLAGS+=(-vit_weights "$VIT_WEIGHTS"); fi
+}
+
+# registered_methods TASK: sets the array `methods` to every method declared for TASK, in
+# table order (read from methods/*.py by `python -m methods list`; no torch import).
+registered_methods() {
+  local listed
+  listed=$("$PYTHON" -m methods list --task "$1")
+  mapfile -t methods <<< "$listed"
 }
 
 # override ARRAY_NAME VALUE SEPARATORS: a non-empty VALUE replaces the array (items trimmed).
