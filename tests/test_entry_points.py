@@ -47,11 +47,12 @@ METHOD_FLAGS = {
     "lipschitz_forgetting": ["-n_samples", "4"],
     "UNSIR": ["-published_noise"],  # 3 noise images instead of 32
     "emmn": ["-published_noise"],
+    # 2 pseudo batches of 8 instead of 1,000 of 128, set through -hp
+    "gkt": ["-hp", "n_pseudo_batches=2", "-hp", "batch_size=8", "-hp", "n_student_iter=1",
+            "-hp", "n_generator_iter=1"],
 }
 # EMMN learns noise for, and trains on, every class: run it on the four-class dataset.
 FULL_CLASS_DATASET = {"emmn": ("FashionMNIST4", "footwear")}
-# Methods whose run time no command-line flag bounds: called, but only in the slow suite.
-SLOW_METHODS = {"gkt": "1000 pseudo batches of 128 by default; no flag shortens it"}
 
 
 def method_cases() -> list:
@@ -60,8 +61,7 @@ def method_cases() -> list:
     cases = []
     for name, method in METHODS.items():
         for task in sorted(method.tasks):
-            marks = [pytest.mark.slow] if name in SLOW_METHODS else []
-            cases.append(pytest.param(task, name, marks=marks, id=f"{task}-{name}"))
+            cases.append(pytest.param(task, name, id=f"{task}-{name}"))
     return cases
 
 

@@ -4,6 +4,7 @@
 import pytest
 import torch
 
+import options_added_later
 from experiment import RunConfig, config_key, evaluation_batch
 
 
@@ -65,3 +66,27 @@ def test_auto_evaluation_batch():
     assert evaluation_batch(64, cuda) == 128  # the pixels of 512 images at 32 px: 512 · 32² / 64²
     assert evaluation_batch(224, cuda) == 64  # 10 by pixels, raised to the floor of 64
     assert evaluation_batch(32, cpu) == evaluation_batch(224, cpu) == 128
+
+
+def test_rows_recorded_before_methods_declared_their_defaults_keep_their_key():
+    # scrub rows used to carry only the batch size; now every resolved hyperparameter
+    recorded = config(method="scrub", hyperparameters={"batch_size": 128})
+    now = config(method="scrub", hyperparameters={
+        "batch_size": 128, "alpha": 0.001, "gamma": 0.99, "clip_grad_norm": 1.0, "epochs": 3,
+        "max_steps": 2, "lr": 5e-4, "momentum": 0.9, "weight_decay": 5e-4, "temperature": 4.0})
+    assert config_key(now, "ab") == config_key(recorded, "ab")
+    changed = config(method="scrub", hyperparameters={**now.hyperparameters, "alpha": 0.5})
+    assert config_key(changed, "ab") != config_key(recorded, "ab")
+    # the report fills the missing ones in, so both rows read alike
+    filled = options_added_later.fill_in_missing(asdict(recorded))
+    assert filled["hyperparameters"] == now.hyperparameters
+
+
+def test_values_recorded_before_stay_in_the_key():
+    # gkt on ViT always recorded its batch size: it is not dropped even at the default
+    def gkt(**hyper):
+        return config(method="gkt", net="ViT", hyperparameters=hyper)
+
+    assert config_key(gkt(batch_size=8), "ab") != config_key(gkt(), "ab")
+    assert config_key(gkt(batch_size=8, threshold=0.01), "ab") == config_key(gkt(batch_size=8),
+                                                                             "ab")
