@@ -69,7 +69,7 @@ def blindspot(
     """Bad Teacher (reads forget and retain): returns the student, a trained copy of `model`.
 
     Published: 30 % of the retain samples (random) plus all forget samples, flagged, shuffled,
-    batch 256 (128 for ViT, to fit in memory: the pipeline passes `batch_size=128`), 1 epoch
+    batch 256 (128 for ViT, to fit in memory: declared above), 1 epoch
     of Adam(1e-4) on the student, T = 1. Both teachers in eval mode, the student in train
     mode. The incompetent teacher is `data.new_model()`: for a ViT built from pre-trained
     weights that is the pre-trained backbone with a random head, as published.

@@ -130,8 +130,9 @@ def gkt(
     steps train the student (SGD momentum 0.9 under OneCycleLR to max 0.1 over all student
     steps, clip 5) on KL + at_beta·attention loss over the models' activations. Only
     generated images whose teacher probability of the forget class is <= `threshold` are
-    used. Defaults are the published VGG16 settings; the published ViT runs use batch_size
-    8, n_generator_iter 1, n_student_iter 5, n_pseudo_batches 101.
+    used. The function's defaults are the published VGG16 settings; the published ViT loop
+    sizes (batch_size 8, n_generator_iter 1, n_student_iter 5, n_pseudo_batches 101) are
+    declared above.
 
     Teacher mode: the published teacher runs in train mode (VGG dropout on, batch-norm
     statistics of the original model updated by pseudo-data); the default here is eval mode,

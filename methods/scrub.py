@@ -68,10 +68,10 @@ def scrub(
     minimise −KL(student, teacher); retain passes minimise γ·CE + α·KL. Teacher: a frozen
     copy of the original model in eval mode; student in train mode (dropout on).
 
-    Defaults per task, as the published mains actually run (kept on purpose): full-class
-    α = 0.001, γ = 0.99 and the gradient norm clipped to 1 (the declared per-model α/γ are
-    never passed); sub-class and random α = 1, γ = 5, no clipping. Pass `clip_grad_norm=0`
-    to switch clipping off for full-class.
+    α, γ and the clipping are declared per task above, as the published mains actually run
+    them (kept on purpose): full-class α = 0.001, γ = 0.99 and the gradient norm clipped to 1
+    (the declared per-model α/γ are never passed); sub-class and random α = 1, γ = 5, no
+    clipping (`clip_grad_norm=0`).
     """
     if epochs < 1 or max_steps < 0:
         raise UsageError(f"SCRUB needs epochs >= 1 and max_steps >= 0, got {epochs}, "

@@ -51,15 +51,15 @@ def ssd_tuning(
 ) -> nn.Module:
     """Dampen the parameters that matter much more for the forget set (in place).
 
-    dampening_constant = λ, selection_weighting = α. The defaults (λ = α = 1) are what the
-    published full-class main actually runs: it hard-codes both to 1 and never uses its
-    declared per-model values (VGG16 λ 4, α 10; ViT λ 1, α 3.5), kept on purpose. The
-    published sub-class runs use VGG16 λ 6, α 5 and ViT λ 1, α 10; random VGG16 λ 4, α 10 and
-    ViT λ 1, α 3.5 — pass them explicitly.
+    dampening_constant = λ, selection_weighting = α, declared per task and network above.
+    Full-class: λ = α = 1, what the published full-class main actually runs: it hard-codes
+    both to 1 and never uses its declared per-model values (VGG16 λ 4, α 10; ViT λ 1, α 3.5),
+    kept on purpose. The published sub-class runs use VGG16 λ 6, α 5 and ViT λ 1, α 10;
+    random VGG16 λ 4, α 10 and ViT λ 1, α 3.5; CNN and ResNet18 take VGG16's.
 
     Importances depend on batching (squares of batch means), so the published loaders are
     rebuilt: forget set in order at `batch_size` (the run's `-b` when None) for I_f; for I_D
-    the whole training set, `full_order` "shuffled" (full-class default) or
+    the whole training set, `full_order` "shuffled" (the full-class default) or
     "retain_then_forget" (retain samples then forget samples, unshuffled, batches running
     across the boundary: the sub-class / random default).
     """
