@@ -1,6 +1,8 @@
 """Run settings: the key that decides whether a run is already recorded (resume,
 -skip_done), and the automatic evaluation batch."""
 
+from dataclasses import asdict
+
 import pytest
 import torch
 
