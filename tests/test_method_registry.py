@@ -19,12 +19,13 @@ import forget_full_class_main
 import forget_sub_class_main
 import report
 from errors import UsageError
-from methods import METHODS
+from methods import METHODS, registry
 from methods.__main__ import markdown_table
 from methods.hyperparameters import main_tables, resolve
 from methods.registration import (
     ALL_TASKS,
     FORGET,
+    RUN_BATCH_SIZE,
     Method,
     declared,
     declared_defaults,
@@ -181,6 +182,33 @@ def test_the_main_files_jit_table_is_read_without_importing_it():
     with pytest.raises(UsageError, match="add a row for CNN"):
         resolve(METHODS["lipschitz_forgetting"], "full_class", "CNN", "FashionMNIST",
                 batch_size=128, table={})
+
+
+TASK_DATASET = {"full_class": "Cifar100", "sub_class": "Cifar20", "random": "Cifar10"}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_keyword_hyperparameter_resolves_for_every_task_and_network(name):
+    method = METHODS[name]
+    for task in method.tasks:
+        for net in ("VGG16", "ViT", "ResNet18", "CNN"):
+            values = resolve(method, task, net, TASK_DATASET[task], batch_size=77,
+                             table=main_tables(task).get(name))
+            assert set(values) == set(method.parameters)
+            assert not any(isinstance(v, str) and v.startswith("<") for v in values.values())
+            if method.defaults.get("*", {}).get("batch_size") == RUN_BATCH_SIZE:
+                assert values["batch_size"] == 77  # the run's -b
+
+
+def test_an_alias_names_the_same_method():
+    register_method("aliased_method", data=set(), tasks={"random"}, description="x",
+                    aliases=("AliasedMethod",))(lambda model, data, device: model)
+    try:
+        assert registry.get_method("AliasedMethod", "random").name == "aliased_method"
+        assert "AliasedMethod" in registry.choices("random")
+        assert "AliasedMethod" not in registry.choices("full_class")
+    finally:
+        unregister("aliased_method")
 
 
 # ---------------------------------------------------------------- -hp on the command line
