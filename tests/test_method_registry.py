@@ -135,6 +135,20 @@ def test_bad_declarations_are_refused():
         _declare(tasks={"forget_everything"})
 
 
+def test_declarations_must_be_literals_to_be_read_without_importing(tmp_path):
+    (tmp_path / "a.py").write_text(TOY_SOURCE.replace('defaults={"*/CNN": {"scale": 0.5}}',
+                                                      "defaults=CNN_DEFAULTS"))
+    with pytest.raises(UsageError, match="a.py:6: register_method arguments must be literals"):
+        declared(tmp_path)
+
+
+def test_a_name_declared_in_two_files_is_refused(tmp_path):
+    (tmp_path / "a.py").write_text(TOY_SOURCE)
+    (tmp_path / "b.py").write_text(TOY_SOURCE)
+    with pytest.raises(UsageError, match="'toy_forgetting' is declared twice"):
+        declared(tmp_path)
+
+
 # ---------------------------------------------------------------- defaults and resolution
 
 def test_more_specific_patterns_win():
