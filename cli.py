@@ -138,7 +138,8 @@ FLAG_HYPERPARAMETERS = [
     ("jit_reduction", "reduction", {"lipschitz_forgetting"}, lambda v: v),
     ("bf16", "autocast_bf16", {"lipschitz_forgetting", "jit_zero_shot"}, lambda v: v or None),
     ("finetune_epochs", "epochs", {"finetune"}, lambda v: v),
-    ("retrain_epochs", "epochs", {"retrain", "retrain_reference"}, lambda v: v),
+    # 0, as before: the recipe's epochs
+    ("retrain_epochs", "epochs", {"retrain", "retrain_reference"}, lambda v: v or None),
     ("retrain_path", "retrained_path", {"retrain"}, lambda v: v),
     ("published_noise", "published_noise", {"UNSIR", "emmn"}, lambda v: v or None),
 ]

@@ -250,6 +250,8 @@ def test_hp_wins_over_the_older_flags_which_still_work():
     jit = hyper("lipschitz_forgetting", "-sigma", "0.3", "-hp", "eta=0.001", "-jit_reference")
     assert (jit["sigma"], jit["eta"], jit["reference"]) == (0.3, 0.001, True)
     assert hyper("UNSIR", "-published_noise")["published_noise"] is True
+    assert hyper("retrain", "-retrain_epochs", "2")["epochs"] == 2
+    assert hyper("retrain", "-retrain_epochs", "0")["epochs"] == 5  # Fashion-MNIST's recipe
 
 
 def test_hp_outside_the_search_range_is_allowed():
