@@ -26,18 +26,13 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The command's parser and its sub-commands' parsers by name."""
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m methods", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="names of the registered methods")
     listing.add_argument("--task", choices=TASK_ORDER, help="only the methods for this task")
-    table = commands.add_parser("table", help="the README's method table (markdown)")
-    return parser, {"list": listing, "table": table}
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parsers()[0].parse_args(argv)
+    commands.add_parser("table", help="the README's method table (markdown)")
+    args = parser.parse_args(argv)
     try:
         if args.command == "table":
             print(markdown_table())
