@@ -153,7 +153,6 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
     flags, then `-hp NAME=VALUE`; see methods/hyperparameters.py.
     """
     method = METHODS[args.method]
-    table = tables.get(method.name)
     if method.name == "jit_zero_shot":
         if args.eta is not None:
             raise UsageError("jit_zero_shot chooses eta itself; drop -eta (or use "
@@ -161,9 +160,6 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
         if args.jit_reference:
             raise UsageError("jit_zero_shot runs JiT in its default form; -jit_reference is "
                              "for lipschitz_forgetting")
-        # σ and N of the JiT table; η is the method's own choice
-        table = {net: {k: v for k, v in row.items() if k in method.parameters}
-                 for net, row in tables.get("lipschitz_forgetting", {}).items()}
     overrides = {}
     for flag_name, name, methods, value_of in FLAG_HYPERPARAMETERS:
         value = value_of(getattr(args, flag_name))
@@ -171,7 +167,8 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
             overrides[name] = value
     overrides.update(hyperparameters.parse_overrides(method, args.hp))
     chosen = hyperparameters.resolve(method, task, args.net, args.dataset,
-                                     batch_size=args.b, table=table,
+                                     batch_size=args.b,
+                                     table=hyperparameters.table_for(method, tables),
                                      overrides=overrides)
     if method.name in ("lipschitz_forgetting", "jit_zero_shot"):  # JiT's own checks, messages
         JitOptions(sigma=chosen["sigma"], eta=chosen.get("eta", 1.0),

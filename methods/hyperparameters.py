@@ -55,6 +55,22 @@ def main_tables(task: str) -> dict:
     return namespace.get("TABLES", {})
 
 
+# Methods that read another method's main-file table (only the names they take): the zero-shot
+# JiT takes σ and N from the JIT table and chooses η itself.
+SHARED_TABLES = {"jit_zero_shot": "lipschitz_forgetting"}
+
+
+def table_for(method: Method, tables: dict) -> dict | None:
+    """The main-file table ({network: values}) that `method` reads, from a main's TABLES."""
+    if method.name in tables:
+        return tables[method.name]
+    shared = tables.get(SHARED_TABLES.get(method.name, ""))
+    if shared is None:
+        return None
+    return {net: {k: v for k, v in row.items() if k in method.parameters}
+            for net, row in shared.items()}
+
+
 def resolve(method: Method, task: str, net: str, dataset: str, *, batch_size: int,
             table: dict | None = None, overrides: dict | None = None) -> dict:
     """Every keyword hyperparameter of `method` for this run (see the module's docstring).

@@ -21,7 +21,7 @@ import report
 from errors import UsageError
 from methods import METHODS, registry
 from methods.__main__ import markdown_table
-from methods.hyperparameters import main_tables, resolve
+from methods.hyperparameters import main_tables, resolve, table_for
 from methods.registration import (
     ALL_TASKS,
     FORGET,
@@ -76,7 +76,7 @@ def test_the_readme_method_table_is_the_declared_one():
 def test_report_order_and_task_lists_follow_the_declarations():
     assert report.METHOD_ORDER == list(METHODS)
     assert report.METHOD_ORDER[:2] == ["baseline", "retrain"]
-    assert report.METHOD_ORDER[-1] == "lipschitz_forgetting"
+    assert report.METHOD_ORDER[-2:] == ["lipschitz_forgetting", "jit_zero_shot"]
     assert methods_for("random") == [n for n, m in METHODS.items() if "random" in m.tasks]
     assert "gkt" in methods_for("full_class") and "gkt" not in methods_for("sub_class")
 
@@ -95,7 +95,7 @@ def test_every_method_except_the_references_has_a_search_space():
     assert untuned == {"baseline", "retrain"}
     for space in (METHODS["scrub"].space, METHODS["ssd_tuning"].space,
                   METHODS["lipschitz_forgetting"].space):
-        assert all(entry[0] in ("log_float", "int", "float", "log_int") for entry in space.values())
+        assert all(entry[0] in ("log_float", "int", "float") for entry in space.values())
     assert METHODS["lipschitz_forgetting"].space["eta"][0] == "log_float"
 
 
@@ -112,7 +112,8 @@ def _declare(**changes):
 
 @pytest.mark.parametrize("space, message", [
     ({"lr": ("log_float", 1e-2, 1e-4)}, "empty or inverted range"),
-    ({"epochs": ("int", 3, 3)}, "empty or inverted range"),
+    ({"epochs": ("int", 3, 2)}, "empty or inverted range"),
+    ({"lr": ("float", 0.1, 0.1)}, "empty or inverted range"),
     ({"lr": ("log_float", 0.0, 1.0)}, "log-scale range must start above 0"),
     ({"epochs": ("choice", [])}, "non-empty list"),
     ({"epochs": ("int", 1.5, 3)}, "integer bounds"),
@@ -207,7 +208,7 @@ def test_every_keyword_hyperparameter_resolves_for_every_task_and_network(name):
     for task in method.tasks:
         for net in ("VGG16", "ViT", "ResNet18", "CNN"):
             values = resolve(method, task, net, TASK_DATASET[task], batch_size=77,
-                             table=main_tables(task).get(name))
+                             table=table_for(method, main_tables(task)))
             assert set(values) == set(method.parameters)
             assert not any(isinstance(v, str) and v.startswith("<") for v in values.values())
             if method.defaults.get("*", {}).get("batch_size") == RUN_BATCH_SIZE:
@@ -256,6 +257,7 @@ def test_hp_wins_over_the_older_flags_which_still_work():
 
 def test_hp_outside_the_search_range_is_allowed():
     assert hyper("scrub", "-hp", "alpha=1000")["alpha"] == 1000.0  # space ends at 10
+    assert hyper("scrub", "-hp", "max_steps=0")["max_steps"] == 0  # space starts at 1
 
 
 def test_hp_none_and_lists():
@@ -272,6 +274,7 @@ def test_hp_none_and_lists():
     (["-method", "ssd_tuning", "-hp", "selection_weighting=-1"],
      "selection_weighting must be positive, got -1.0"),
     (["-method", "scrub", "-hp", "lr=0"], "lr must be positive"),
+    (["-method", "scrub", "-hp", "epochs=-1"], "epochs must not be negative"),
     (["-method", "scrub", "-hp", "alpha=nan"], "alpha must be a finite number"),
     (["-method", "scrub", "-hp", "alpha"], "-hp expects NAME=VALUE"),
     (["-method", "finetune", "-hp", "batch_size=0"], "batch_size must be at least 1"),
@@ -352,7 +355,7 @@ def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_pat
                               check=True).stdout
 
     assert output(sys.executable, "-m", "methods", "list", "--task", "full_class"
-                  ).split()[-2:] == ["lipschitz_forgetting", "toy_forgetting"]
+                  ).split()[-2:] == ["jit_zero_shot", "toy_forgetting"]
     assert "toy_forgetting" not in output(sys.executable, "-m", "methods", "list", "--task",
                                           "random").split()
     assert "| `toy_forgetting` | forget | full |" in output(sys.executable, "-m", "methods",
