@@ -297,6 +297,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
         retain_train=loader(train_set, split.retain_train), forget_train=forget_train,
         task=config.task, autocast_bf16=config.autocast_bf16,
         test_classes=test_classes, class_names=class_names, logits_out=logits,
+        seed=config.seed,  # the random task's matched non-members for the attacks
     )
     if retrained:
         mask = None

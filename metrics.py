@@ -2,7 +2,9 @@
 
 Metric vocabulary (the README's metrics table; published names in REFERENCE_NAMES):
 acc_test, acc_retain_test, acc_forget_test (full/sub-class), acc_forget_train, acc_retain_train
-(percent, sample-weighted) and mia (fraction of forget samples the attack calls "member").
+(percent, sample-weighted) and mia (fraction of forget samples the attack calls "member"),
+plus the population membership attacks of attacks.population on the same logits
+(attack_<name>_auc, attack_<name>_tpr_at_fpr_<x>pct).
 
 Differences from the published code (deviations D9 and D10, docs/deviations.md), on purpose:
 * accuracy is weighted by samples, not the mean of per-batch accuracies;
@@ -12,12 +14,15 @@ Differences from the published code (deviations D9 and D10, docs/deviations.md),
   multi_class="multinomial", which current sklearn no longer accepts (see membership_attack).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from attacks.population import attack_power, matched_nonmembers, population_attacks
+from attacks.roc import DEFAULT_FPRS, check_fprs
 from devices import use_channels_last_on_cpu
 from errors import UsageError
 
@@ -96,32 +101,52 @@ def _softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
     return entropy(torch.softmax(logits.double(), dim=1))
 
 
-def membership_attack(
-    member_entropy: torch.Tensor,
-    nonmember_entropy: torch.Tensor,
-    queried_entropy: torch.Tensor,
-) -> float:
-    """Published MIA: fraction of the queried samples a logistic regression calls "member".
-
-    The attack is fitted on one feature, the output entropy: members (retain train) labelled 1,
-    non-members (test) 0, class_weight="balanced", lbfgs, C=1. Returns the mean predicted label
-    over the queried (forget train) samples, in [0, 1].
-    The published code passed multi_class="multinomial" (a two-class softmax parametrisation);
-    current sklearn removed that argument, so this is the plain binary fit. With one feature and
-    thousands of points the two differ only through the slightly different L2 penalty.
-    """
+def fit_entropy_attack(member_entropy: torch.Tensor, nonmember_entropy: torch.Tensor):
+    """The published attack's model: a logistic regression on one feature, the output entropy,
+    members (retain train) labelled 1, non-members (test) 0, class_weight="balanced", lbfgs,
+    C=1. Returns the fitted sklearn estimator."""
     from sklearn.linear_model import LogisticRegression  # slow import: only when needed
 
-    sets = {"member": member_entropy, "non-member": nonmember_entropy, "queried": queried_entropy}
-    for name, values in sets.items():
+    for name, values in {"member": member_entropy, "non-member": nonmember_entropy}.items():
         if len(values) == 0:
             raise ValueError(f"membership attack: the {name} set is empty")
     features = torch.cat([member_entropy, nonmember_entropy]).double().reshape(-1, 1).numpy()
     targets = np.concatenate([np.ones(len(member_entropy)), np.zeros(len(nonmember_entropy))])
     attack = LogisticRegression(class_weight="balanced", solver="lbfgs", C=1.0)
-    attack.fit(features, targets)
+    return attack.fit(features, targets)
+
+
+def membership_attack(
+    member_entropy: torch.Tensor,
+    nonmember_entropy: torch.Tensor,
+    queried_entropy: torch.Tensor,
+    *,
+    fitted=None,
+) -> float:
+    """Published MIA: fraction of the queried samples a logistic regression calls "member".
+
+    The attack (`fit_entropy_attack`, or `fitted` when already fitted on these members and
+    non-members) is fitted on retain-train vs test entropies; returns the mean predicted label
+    over the queried (forget train) samples, in [0, 1].
+    The published code passed multi_class="multinomial" (a two-class softmax parametrisation);
+    current sklearn removed that argument, so this is the plain binary fit. With one feature and
+    thousands of points the two differ only through the slightly different L2 penalty.
+    """
+    if len(queried_entropy) == 0:
+        raise ValueError("membership attack: the queried set is empty")
+    attack = fitted or fit_entropy_attack(member_entropy, nonmember_entropy)
     queried = queried_entropy.double().reshape(-1, 1).numpy()
     return float(attack.predict(queried).mean())
+
+
+@dataclass(frozen=True)
+class OriginalOutputs:
+    """The ORIGINAL model's logits on the evaluation's loaders, in their order: what gives
+    each membership attack's power (retain_train optional: without it, no entropy_lr power)."""
+
+    forget_train: torch.Tensor
+    test: torch.Tensor
+    retain_train: torch.Tensor | None = None
 
 
 class DivergedModelError(RuntimeError):
@@ -141,6 +166,10 @@ def evaluate(
     test_classes: torch.Tensor | None = None,
     class_names: list[str] | None = None,
     logits_out: dict | None = None,
+    attacks: bool = True,
+    seed: int = 0,
+    fprs: Sequence[float] = DEFAULT_FPRS,
+    original: OriginalOutputs | None = None,
 ) -> dict:
     """Every metric of the README's metrics table, from one inference pass per loader.
 
@@ -157,6 +186,15 @@ def evaluate(
     logits_out: a dict that receives the "test" and "forget_train" logits, for measures that
     compare this model's outputs with other models' (closeness.py).
 
+    attacks: add the population membership attacks (attacks.population) on the same logits:
+    attack_<loss|confidence|entropy|entropy_lr>_{auc, tpr_at_fpr_<x>pct} for the forget-train
+    samples against matched non-members: the forgotten class's / fine class's test images
+    (full / sub-class), or test images drawn with the forget set's class mix (random; drawn
+    with `seed`). fprs: the target FPRs of the TPR keys, each in (0, 1).
+    original: the original model's logits on the same loaders; adds every attack key again
+    with the suffix "_original" (the attack's power: its result when the forget set was
+    certainly trained on).
+
     Returns acc_test, acc_retain_test, acc_retain_train, acc_forget_train, mia, and for
     full/sub-class acc_forget_test, and acc_test_per_class (class name -> test accuracy).
     Random task (published): acc_retain_test = acc_test.
@@ -164,6 +202,7 @@ def evaluate(
     """
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+    fprs = check_fprs(fprs)
     if task != "random" and forget_test_mask is None:
         raise UsageError(f"evaluate: task {task!r} needs forget_test_mask to split the test set.")
     test_logits, test_labels = predict(model, test, device, autocast_bf16=autocast_bf16)
@@ -198,11 +237,39 @@ def evaluate(
                                                       class_names)
     if logits_out is not None:
         logits_out.update(test=test_logits, forget_train=forget_logits)
-    scores["mia"] = membership_attack(
-        _softmax_entropy(retain_logits), _softmax_entropy(test_logits),
-        _softmax_entropy(forget_logits),
-    )
+    test_entropy = _softmax_entropy(test_logits)
+    regression = fit_entropy_attack(_softmax_entropy(retain_logits), test_entropy)
+    scores["mia"] = membership_attack(None, None, _softmax_entropy(forget_logits),
+                                      fitted=regression)
+    if attacks:
+        if task == "random":
+            member, nonmember = matched_nonmembers(forget_labels, test_labels, seed)
+        else:
+            member, nonmember = torch.arange(len(forget_labels)), torch.nonzero(forget).view(-1)
+        if len(member) and len(nonmember):  # empty only for a test set sharing no class
+            scores.update(population_attacks(
+                forget_logits[member], forget_labels[member], test_logits[nonmember],
+                test_labels[nonmember], entropy_regression=regression, fprs=fprs))
+            if original is not None:
+                scores.update(_power(original, forget_labels, test_labels, member, nonmember,
+                                     fprs))
     return scores
+
+
+def _power(original: OriginalOutputs, forget_labels: torch.Tensor, test_labels: torch.Tensor,
+           member: torch.Tensor, nonmember: torch.Tensor, fprs) -> dict[str, float]:
+    """The attacks on the original model's logits (see OriginalOutputs)."""
+    if len(original.forget_train) != len(forget_labels) or len(original.test) != len(
+            test_labels):
+        raise UsageError("evaluate: the original model's outputs do not cover the forget-train "
+                         "and test sets of this evaluation")
+    regression = None
+    if original.retain_train is not None:
+        regression = fit_entropy_attack(_softmax_entropy(original.retain_train),
+                                        _softmax_entropy(original.test))
+    return attack_power(original.forget_train[member], forget_labels[member],
+                        original.test[nonmember], test_labels[nonmember],
+                        entropy_regression=regression, fprs=fprs)
 
 
 def _as_mask(selection: torch.Tensor, size: int) -> torch.Tensor:

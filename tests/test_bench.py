@@ -16,7 +16,7 @@ from data_files import write_fashion_mnist
 import datasets
 import experiment
 import metrics
-from bench import bench_bf16, bench_eval, bench_jit, gpu_check, literal
+from bench import bench_attacks, bench_bf16, bench_eval, bench_jit, gpu_check, literal
 from lipschitz import JitOptions, lipschitz_forgetting, lipschitz_penalty, perturb
 from models import build_model
 
@@ -194,6 +194,15 @@ def test_bench_eval_quick_agrees(tmp_path):
     out = bench_eval.main(["--quick", "--reps", "1", "--cache", str(tmp_path)])
     assert out["n_train"] == 300 and out["n_test"] == 50
     assert out["abs_diff"] and all(diff <= 1e-4 for diff in out["abs_diff"].values())
+
+
+@pytest.mark.parametrize("task", ["full_class", "random"])
+def test_bench_attacks_quick(tmp_path, task):
+    out = bench_attacks.main(["--quick", "--reps", "1", "--task", task, "--cache", str(tmp_path)])
+    assert out["unchanged"]  # the attacks only add keys
+    assert 0.0 <= out["scores"]["attack_loss_auc"] <= 1.0
+    assert out["with_over_without"]["median"] > 0
+    assert len(out["attack_step_s"]) >= 3 and out["without_plus_step_over_without"] > 1
 
 
 def test_bench_bf16_quick(tmp_path):

@@ -32,8 +32,10 @@ from models.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
+ATTACK_METRICS = {f"attack_{name}_{key}" for name in ("loss", "confidence", "entropy", "entropy_lr")
+                  for key in ("auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct")}
 FULL_METRICS = {"acc_test", "acc_retain_test", "acc_forget_test", "acc_forget_train",
-                "acc_retain_train", "mia", "acc_test_per_class"}
+                "acc_retain_train", "mia", "acc_test_per_class"} | ATTACK_METRICS
 RANDOM_METRICS = FULL_METRICS - {"acc_forget_test"}
 REFERENCE_NAMES = {"TestAcc", "RetainTestAcc", "Df", "MIA"}
 MAINS = {"full_class": forget_full_class_main.main, "sub_class": forget_sub_class_main.main,
@@ -118,7 +120,7 @@ def check_scores(row: dict, task: str) -> None:
     for key, value in row["metrics"].items():
         if key == "acc_test_per_class":
             continue
-        limit = 1.0 if key == "mia" else 100.0
+        limit = 1.0 if key == "mia" or key in ATTACK_METRICS else 100.0
         assert math.isfinite(value) and 0.0 <= value <= limit, (key, value)
     reference, scores = row["reference_metrics"], row["metrics"]
     assert reference["TestAcc"] == scores["acc_test"]

@@ -112,7 +112,9 @@ def test_evaluate_full_class_one_pass_per_split(mask):
     assert (test.passes, retain.passes, forget.passes) == (1, 1, 1)
     assert model.seen == 8 + 6 + 4  # every sample inferred exactly once
     assert set(scores) == {"acc_test", "acc_retain_test", "acc_forget_test", "acc_forget_train",
-                           "acc_retain_train", "mia", "acc_test_per_class"}
+                           "acc_retain_train", "mia", "acc_test_per_class"} | {
+        f"attack_{name}_{key}" for name in ("loss", "confidence", "entropy", "entropy_lr")
+        for key in ("auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct")}
     assert scores["acc_test"] == 25.0
     assert scores["acc_retain_test"] == pytest.approx(100 * 2 / 6)
     assert scores["acc_forget_test"] == 0.0
