@@ -339,6 +339,8 @@ def test_shortfalls_against_the_recipe():
         "trained 4 of the recipe's 5 epochs",
         "test accuracy 86.40 % is below the recipe's 88.42 %"]
     assert original_model.shortfalls({"epochs_done": 1}, "CNN", "Cifar10") == []  # no entry
+    memorised = {"epochs_done": 100, "acc_test": 70.0, "training": {"train_subset": 2000}}
+    assert original_model.shortfalls(memorised, "CNN", "FashionMNIST") == []  # another regime
 
 
 def test_under_trained_checkpoint_warns_and_strict_refuses(world, tmp_path, capsys):
