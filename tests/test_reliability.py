@@ -33,6 +33,7 @@ import experiment
 import forget_full_class_main
 import forget_random_main
 import original_model
+import preflight
 import pretrain_model
 import pretraining
 import report
@@ -127,6 +128,17 @@ def test_unwritable_sweep_outputs_are_refused_before_the_first_job(tmp_path, cap
     assert sweep.main([str(listing), "--log-dir", str(blocker / "logs")]) == 2
     assert "sweep log folder" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "logs").exists()
+
+
+def test_a_folder_that_refuses_files_is_found_by_the_probe(tmp_path, monkeypatch):
+    # Permission bits cannot show it here (tests may run as root, which os.access lets through),
+    # so the probe file's creation fails as it does in a read-only or foreign folder.
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(preflight.tempfile, "TemporaryFile", refused)
+    with pytest.raises(preflight.UsageError, match="cannot be written .Permission denied"):
+        preflight.writable_file(tmp_path / "new" / "r.jsonl", "results file")
+    assert not (tmp_path / "new").exists()
 
 
 # ---------------------------------------------------------------- 2-4. names, splits, data_dir
