@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import datasets
 from errors import UsageError
@@ -18,6 +19,7 @@ from experiment import RunConfig, run
 from lipschitz import JitOptions
 from methods import METHODS, RANDOM, SUB_CLASS, hyperparameters, registry
 from models import MODELS
+from pretraining import default_checkpoint
 from tuning import table as tuned_table
 from tuning.space import check_values
 
@@ -82,7 +84,11 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
                              "DIR/<task>_<dataset>_<net>.json (default DIR: tuned/), written by "
                              "scripts/tune.py; they replace the table's and the flags' values")
     flag(parser, "skip_done", action="store_true",
-         help="do nothing if this exact run (config and checkpoint) is already recorded")
+         help="do nothing if this exact run (config and checkpoint) is already recorded or "
+              "being run by another process (sweeps pass it)")
+    flag(parser, "strict_checkpoint", action="store_true",
+         help="refuse an original model whose recorded test accuracy or training length falls "
+              "short of its recipe (default: warn)")
     jit = parser.add_argument_group("JiT (lipschitz_forgetting)")
     flag(jit, "sigma", type=float, default=None, help="σ: noise std (overrides the table)")
     flag(jit, "eta", type=float, default=None, help="η: SGD learning rate (overrides the table)")
@@ -199,6 +205,11 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
                          "give -store DIR")
     if args.eval_b < 0:
         raise UsageError(f"-eval_b must be 0 (auto) or at least 1, got {args.eval_b}")
+    if args.finetune_epochs is not None and args.finetune_epochs < 1:
+        raise UsageError(f"-finetune_epochs must be at least 1, got {args.finetune_epochs} "
+                         "(0 epochs would record the unchanged model as a finetune result)")
+    if args.retrain_epochs is not None and args.retrain_epochs < 0:  # 0: the recipe's epochs
+        raise UsageError(f"-retrain_epochs must be at least 0, got {args.retrain_epochs}")
     project, name = wandb_names(args)
     chosen = method_hyperparameters(task, args, tables)
     if args.tuned is not None:
@@ -209,7 +220,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,
-        weight_path=args.weight_path or f"checkpoints/{args.net}-{args.dataset}.pth",
+        weight_path=resolve_weight_path(args.weight_path, args.net, args.dataset),
         forget_class=getattr(args, "forget_class", None),
         forget_perc=getattr(args, "forget_perc", None),
         forget_count=getattr(args, "forget_count", None),
@@ -223,19 +234,57 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     )
 
 
+def resolve_weight_path(given: str | None, net: str, dataset: str) -> str:
+    """The checkpoint file a command means, resolved once (the config records it).
+
+    The published commands pass `-weight_path VGG16Cifar100.pth`, the published name of the
+    pretrained model, while pretrain_model.py writes checkpoints/VGG16-Cifar100.pth. A given
+    path that exists is used as given; otherwise the same name under checkpoints/, and for the
+    published name `<net><dataset>.pth` the file pretrain_model.py writes, are tried, and the
+    file used is logged. Nothing found: the given path, which the run reports as not found.
+    """
+    default = default_checkpoint(net, dataset)
+    if given is None:
+        return default
+    path = Path(given)
+    if path.is_file():
+        return given
+    candidates = [] if path.is_absolute() else [Path("checkpoints") / path]
+    if path.name == f"{net}{dataset}.pth":
+        candidates.append(Path(default))
+    for candidate in candidates:
+        if candidate.is_file():
+            log.info("-weight_path %s: using %s (where pretrain_model.py writes it)", given,
+                     candidate)
+            return str(candidate)
+    return given
+
+
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
 
 
-def guarded(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
-    """Wrap an entry point: bad input becomes one line on stderr and exit code 2."""
+INTERRUPTED = 130  # exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it
+FORGET_RESUME_HINT = ("nothing was recorded for this run; run the same command again to redo it "
+                      "(a sweep started again skips what is recorded)")
+PRETRAIN_RESUME_HINT = ("the checkpoint holds every finished epoch; run the same command with "
+                        "-resume to continue")
+
+
+def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGET_RESUME_HINT
+            ) -> Callable[[list[str] | None], int]:
+    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; Ctrl-C one
+    line saying how to resume, and exit code 130."""
     def wrapper(argv: list[str] | None = None) -> int:
         try:
             return main(argv)
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"interrupted: {resume_hint}", file=sys.stderr)
+            return INTERRUPTED
     return wrapper
 
 
@@ -245,8 +294,10 @@ def forget_main(task: str, argv: list[str] | None, *, default_batch: int, defaul
     setup_logging()
     args = build_parser(task, default_batch, default_seed).parse_args(argv)
     args.method = registry.canonical_name(args.method)
-    row = run(config_from_args(task, args, tables, wandb_names))
-    print(format_scores(row))
+    row = run(config_from_args(task, args, tables, wandb_names),
+              strict_checkpoint=args.strict_checkpoint)
+    if row is not None:  # None: another process holds this run (logged)
+        print(format_scores(row))
     return 0
 
 

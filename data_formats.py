@@ -95,14 +95,15 @@ def _download_fashion_mnist(target: Path) -> None:
 
 
 def find_fashion_mnist(data_dir: str | None) -> Path:
-    """The folder holding the four idx files: `data_dir` (itself or torchvision's
-    `FashionMNIST/raw` below it), the Debian package folder, `./data/FashionMNIST/raw`, and
-    last a torchvision download when UNLEARN_ALLOW_DOWNLOAD=1."""
+    """The folder holding the four idx files. With `data_dir`: that folder itself or
+    torchvision's `FashionMNIST/raw` below it, and nowhere else (a run records its data_dir,
+    so another copy must never stand in for it). Without: the Debian package folder, then
+    `./data/FashionMNIST/raw`. Last, a torchvision download when UNLEARN_ALLOW_DOWNLOAD=1."""
     root = Path(data_dir) if data_dir is not None else Path("data")
-    candidates = [root, root / "FashionMNIST" / "raw"] if data_dir is not None else []
-    candidates.append(FASHION_MNIST_SYSTEM_DIR)
-    if data_dir is None:
-        candidates.append(root / "FashionMNIST" / "raw")
+    if data_dir is not None:
+        candidates = [root, root / "FashionMNIST" / "raw"]
+    else:
+        candidates = [FASHION_MNIST_SYSTEM_DIR, root / "FashionMNIST" / "raw"]
     for folder in candidates:
         if _has_fashion_mnist(folder):
             log.debug("Fashion-MNIST from %s", folder)
@@ -111,6 +112,14 @@ def find_fashion_mnist(data_dir: str | None) -> Path:
         target = root / "FashionMNIST" / "raw"
         _download_fashion_mnist(target)
         return target
+    if data_dir is not None:
+        raise UsageError(
+            f"Fashion-MNIST not found in --data-dir {data_dir} (an explicit data folder is "
+            f"never replaced by another copy): looked for train-/t10k-images-idx3-ubyte(.gz) and "
+            f"labels in {_places(candidates)}; point --data-dir at a folder holding the four "
+            f"files, set UNLEARN_ALLOW_DOWNLOAD=1 to download them there, or leave it out to use "
+            f"{FASHION_MNIST_SYSTEM_DIR} (`apt-get install dataset-fashion-mnist`)"
+        )
     raise UsageError(
         f"Fashion-MNIST not found: looked for train-/t10k-images-idx3-ubyte(.gz) and labels in "
         f"{_places(candidates)}; install it with `apt-get install dataset-fashion-mnist`, point "
@@ -279,6 +288,11 @@ def read_image_folder(root: Path, size: int) -> tuple[torch.Tensor, torch.Tensor
     log.info("decoded %d images of %d identities from %s", len(images), len(folders), root)
     return (torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64),
             [f.name for f in folders])
+
+
+def count_images(root: Path) -> dict[str, int]:
+    """Images per identity folder of an image-folder root, in class order, without decoding."""
+    return {folder.name: len(_image_files(folder)) for folder in _class_folders(root)}
 
 
 def list_identities(data_dir: str | None) -> list[str]:

@@ -153,6 +153,25 @@ def _load_cifar20(train: bool, data_dir: str | None, seed: int) -> ImageSet:
                     raw["coarse_names"] or list(CIFAR20_NAMES))
 
 
+def pins_test_count(n_images: int) -> int:
+    """Test images of an identity with `n_images` images: 20 %, rounded half up."""
+    return math.floor(n_images * PINS_TEST_FRACTION + 0.5)
+
+
+def check_pins_sizes(counts: dict[str, int]) -> None:
+    """Refuse a Pins folder whose 80/20 split would leave an identity without training or test
+    images (an empty test set only shows as a crash after a whole training run). `counts`:
+    images per identity; identities without any image are the reader's to report."""
+    small = [(name, n) for name, n in counts.items()
+             if n and (pins_test_count(n) == 0 or pins_test_count(n) == n)]
+    if small:
+        shown = ", ".join(f"'{name}' ({n})" for name, n in small[:3])
+        more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+        need = next(n for n in range(1, 100) if 0 < pins_test_count(n) < n)
+        raise UsageError(f"Pins identities with too few images for the 80/20 train/test split: "
+                         f"{shown}{more}; each identity needs at least {need} images")
+
+
 def pins_split(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded 80/20 train/test split within every identity: sorted (train_idx, test_idx).
     Not in the published code, whose Pins train and test sets are the same folder (deviation
@@ -162,7 +181,7 @@ def pins_split(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Ten
     for c in range(int(labels.max()) + 1 if len(labels) else 0):
         members = torch.nonzero(labels == c).flatten()
         members = members[torch.randperm(len(members), generator=generator)]
-        n_test = math.floor(len(members) * PINS_TEST_FRACTION + 0.5)
+        n_test = pins_test_count(len(members))
         test.append(members[:n_test])
         train.append(members[n_test:])
     return torch.cat(train).sort().values, torch.cat(test).sort().values
@@ -176,7 +195,9 @@ def _pins_decoded(root: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 def _load_pins(train: bool, data_dir: str | None, seed: int) -> ImageSet:
     """Pins faces: class = sorted identity folder, images 36x36, seeded per-identity 80/20
     split (`seed`); the published code trains and tests on the whole folder (deviation D6)."""
-    images, labels, names = _pins_decoded(str(data_formats.find_image_folder(data_dir).resolve()))
+    root = data_formats.find_image_folder(data_dir).resolve()
+    check_pins_sizes(data_formats.count_images(root))  # before decoding: refused up front
+    images, labels, names = _pins_decoded(str(root))
     chosen = pins_split(labels, seed)[0 if train else 1]
     return ImageSet(images[chosen], labels[chosen], labels[chosen], names)
 

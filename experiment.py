@@ -17,10 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import claims
 import closeness
 import datasets
 import metrics
 import options_added_later
+import original_model
+import preflight
 import results
 import study_layout
 from devices import resolve_device, synchronize
@@ -71,39 +74,62 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = ()) -> dict:
+# What run logs when -skip_done finds the run claimed by another live process (sweep.py reads it).
+CLAIMED_MARKER = "is being run by another process"
+
+
+def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
+        strict_checkpoint: bool = False) -> dict | None:
     """Run one unlearning experiment and append its result row; returns the row.
 
     retrained_paths: checkpoints of models retrained without this run's forget set (from the
     model store); the evaluation then also measures how close the model's outputs are to
     theirs (closeness.py). A checkpoint for another dataset or forget set is refused.
 
-    Bad input raises UsageError before anything is recorded. A run that fails after it has
-    started (an error inside the method or the evaluation) is recorded as a row with status
-    "failed" and its error, then the error is raised again.
+    Bad input raises UsageError before anything is recorded; every output is checked first
+    (preflight.py). A run that fails after it has started (an error inside the method or the
+    evaluation) is recorded as a row with status "failed" and its error, then the error is
+    raised again. With `skip_done` the run is claimed first (claims.py): a run recorded already
+    returns its row, one claimed by another live process returns None. `strict_checkpoint`
+    refuses an original model that falls short of its recipe (original_model.py).
     """
     method = get_method(config.method, config.task)
     if config.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown dataset {config.dataset!r}; valid: "
                          f"{', '.join(datasets.DATASETS)}")
     check_task_input(config)
+    preflight.writable_file(config.results_path, "results file")
     if not Path(config.weight_path).is_file():
         raise UsageError(f"checkpoint not found: {config.weight_path}")
     checkpoint = file_sha256(config.weight_path)
     key = config_key(config, checkpoint)
+    claim = None
     if config.skip_done:
-        done = [r for r in results.read_rows(config.results_path)
-                if r.get("config_key") == key and r.get("status") == "ok"]
+        done: list[dict] = []
+
+        def is_done() -> bool:
+            done[:] = [r for r in results.read_rows(config.results_path)
+                       if r.get("config_key") == key and r.get("status") == "ok"]
+            return bool(done)
+
+        claim, holder = claims.try_claim(config.results_path, key, is_done)
         if done:
             log.info("already recorded in %s (config %s); skipped", config.results_path, key)
             return done[-1]
+        if holder is not None:
+            log.info("this run %s (pid %s on %s, claim in %s); skipped", CLAIMED_MARKER,
+                     holder.get("pid"), holder.get("host"),
+                     claims.claims_folder(config.results_path))
+            return None
     try:
-        return _run(config, method, checkpoint, tuple(retrained_paths))
+        return _run(config, method, checkpoint, tuple(retrained_paths), strict_checkpoint)
     except UsageError:
         raise
     except Exception as error:
         results.append_row(config.results_path, failed_row(config, key, error))
         raise
+    finally:  # after the row is appended, so a waiting sweep then finds it recorded
+        claims.release(claim)
 
 
 def check_task_input(config: RunConfig) -> None:
@@ -119,7 +145,8 @@ def check_task_input(config: RunConfig) -> None:
         datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
 
 
-def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str, ...]) -> dict:
+def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str, ...],
+         strict_checkpoint: bool) -> dict:
     spec = datasets.DATASETS[config.dataset]
     seed_everything(config.seed)
     identity = dict(arch=config.net, num_classes=config.num_classes, dataset=config.dataset)
@@ -135,6 +162,9 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
     split, forget_label, description = make_split(config, spec, train_set, test_set)
     data_s = time.perf_counter() - started
+    # After every input check (bad input stays one line on stderr), before the method runs.
+    original_model.check(meta, config.weight_path, config.net, config.dataset,
+                         strict=strict_checkpoint)
     log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
              len(split.forget_train), len(split.forget_test), description)
     if config.closeness_retrains:  # the store's retrained models of this cell, never trained
@@ -249,9 +279,10 @@ def make_split(config: RunConfig, spec, train_set, test_set):
             count = config.forget_count
         else:
             count = datasets.count_from_fraction(num_train, config.forget_perc)
-        if not 1 <= count <= num_train:
-            raise UsageError(f"forget count {count} is outside 1..{num_train} "
-                             f"(the training set of {config.dataset})")
+        if not 1 <= count < num_train:  # at least one sample must be retained
+            raise UsageError(f"forget count {count} is outside 1..{num_train - 1} (the "
+                             f"training set of {config.dataset} has {num_train} samples, and "
+                             "at least one must be retained)")
         forget, retain = datasets.random_split_indices(num_train, count=count, seed=config.seed)
         empty = torch.empty(0, dtype=torch.long)
         everything = torch.arange(len(test_set.labels))
@@ -262,9 +293,10 @@ def make_split(config: RunConfig, spec, train_set, test_set):
         split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
         coarse = datasets.coarse_of(fine, config.dataset)
         return split, coarse, f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
-    label = datasets.resolve_class(config.dataset, config.forget_class)
+    label = datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
     split = datasets.full_class_split(train_set.labels, test_set.labels, label)
-    return split, label, f"class {spec.class_names[label]}"
+    names = train_set.class_names or spec.class_names  # Pins: the identity folder names
+    return split, label, f"class {names[label]}"
 
 
 def evaluation_batch(image_size: int, device: torch.device) -> int:

@@ -4,15 +4,16 @@
     python pretrain_model.py -net VGG16 -dataset Cifar100 -classes 100 -gpu
 """
 
+import functools
 import sys
 
 import datasets
-from cli import Parser, flag, guarded, setup_logging
+from cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from models import MODELS
 from pretraining import PretrainConfig, pretrain
 
 
-@guarded
+@functools.partial(guarded, resume_hint=PRETRAIN_RESUME_HINT)
 def main(argv=None) -> int:
     parser = Parser(description="Train a classifier with the published recipe.")
     flag(parser, "net", required=True, choices=list(MODELS))
@@ -30,6 +31,9 @@ def main(argv=None) -> int:
          help="leave this fine class out (sub-class retrained model, e.g. rocket on Cifar20)")
     flag(parser, "seed", type=int, default=0)
     flag(parser, "resume", action="store_true", help="continue an interrupted run")
+    flag(parser, "accept_changed_settings", action="store_true",
+         help="with -resume: continue even though settings differ from the checkpoint's "
+              "(the change is recorded in it)")
     flag(parser, "out", default=None, help="checkpoint path")
     flag(parser, "data_dir", default=None)
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
@@ -50,7 +54,8 @@ def main(argv=None) -> int:
         net=args.net, dataset=args.dataset, num_classes=args.classes, batch_size=args.b,
         warm=args.warm, epochs=args.epochs, forget_class=args.forget_class,
         forget_subclass=args.forget_subclass, seed=args.seed,
-        gpu=args.gpu, resume=args.resume, out=args.out, data_dir=args.data_dir,
+        gpu=args.gpu, resume=args.resume, accept_changed_settings=args.accept_changed_settings,
+        out=args.out, data_dir=args.data_dir,
         model_options={"weights": args.vit_weights} if args.vit_weights else None,
         train_subset=args.train_subset, augment=not args.no_augment, store=args.store))
     print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "

@@ -19,6 +19,7 @@ import torch
 
 import datasets
 import metrics
+import preflight
 import recipes
 from devices import resolve_device
 from errors import UsageError
@@ -46,6 +47,7 @@ class PretrainConfig:
     seed: int = 0
     gpu: bool = False
     resume: bool = False  # continue from the checkpoint's last finished epoch
+    accept_changed_settings: bool = False  # resume even if settings differ (change recorded)
     out: str | None = None  # checkpoint path (default under checkpoints/)
     data_dir: str | None = None
     model_options: dict | None = None
@@ -60,6 +62,38 @@ def default_checkpoint(net: str, dataset: str, forget_class: str | None = None) 
     return f"checkpoints/{net}-{dataset}{suffix}.pth"
 
 
+# Settings that do not change what is trained: a resumed run may change them freely.
+NOT_TRAINING_SETTINGS = ("resume", "accept_changed_settings", "out", "gpu", "data_dir",
+                         "model_options")
+
+
+def changed_settings(recorded: dict, now: dict) -> dict[str, list]:
+    """{setting: [recorded value, new value]} for every training setting a resumed run would
+    change (settings the checkpoint does not record are not compared)."""
+    return {key: [recorded[key], now.get(key)] for key in sorted(recorded)
+            if key not in NOT_TRAINING_SETTINGS and recorded[key] != now.get(key)}
+
+
+def check_resume(config: PretrainConfig, out: Path, meta: dict) -> list[dict]:
+    """Refuse to resume `out` with other settings than it was trained with, naming them; with
+    accept_changed_settings, the checkpoint's list of accepted changes, this one appended."""
+    if not (config.resume and out.is_file()):
+        return []
+    _, recorded = load_checkpoint(out, arch=meta["arch"], num_classes=meta["num_classes"],
+                                  dataset=meta["dataset"])
+    history = list(recorded.get("resumed_with_changes", []))
+    changed = changed_settings(recorded.get("training", {}), meta["training"])
+    if not changed:
+        return history
+    listing = ", ".join(f"{key} {old} -> {new}" for key, (old, new) in changed.items())
+    if not config.accept_changed_settings:
+        raise UsageError(f"-resume: {out} was trained with other settings ({listing}); use the "
+                         "same settings, or add -accept_changed_settings to continue with these "
+                         "(the change is recorded in the checkpoint)")
+    log.warning("resuming %s with changed settings (%s); recorded in the checkpoint", out, listing)
+    return history + [{"after_epoch": recorded.get("epochs_done", 0), "changed": changed}]
+
+
 def pretrain(config: PretrainConfig) -> dict:
     """Train and checkpoint a model; returns the checkpoint's path and final test accuracy.
 
@@ -68,6 +102,7 @@ def pretrain(config: PretrainConfig) -> dict:
     if config.store is None:
         out = Path(config.out or default_checkpoint(config.net, config.dataset,
                                                     config.forget_class or config.forget_subclass))
+        preflight.writable_file(out, "checkpoint")
         return _train(config, epochs, out, recipe=None)
     recipe = training_recipe(config, epochs)
     store = ModelStore(config.store)
@@ -124,6 +159,26 @@ def training_recipe(config: PretrainConfig, epochs: int) -> TrainingRecipe:
 
 def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecipe | None) -> dict:
     spec = datasets.DATASETS[config.dataset]
+    # Names resolve once, before any data is read (Pins identity names need the data folder).
+    label = fine = None
+    if config.forget_class is not None:
+        label = datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
+    if config.forget_subclass is not None:
+        fine = datasets.resolve_fine_class(config.dataset, config.forget_subclass)
+    training = {**asdict(config), "epochs": epochs}
+    training.pop("store")
+    meta = {"arch": config.net, "num_classes": config.num_classes, "dataset": config.dataset,
+            "training": training}
+    if recipe is not None:
+        meta["recipe"] = asdict(recipe)
+        training["out"] = None  # the store names the file; where it lay while training is noise
+    warm = recipes.warm_epochs(config.dataset) if config.warm is None else config.warm
+    meta["training"]["warm"] = warm
+    if recipe is None:  # a stored model's file is named by its recipe: settings cannot differ
+        changes = check_resume(config, out, meta)
+        if changes:
+            meta["resumed_with_changes"] = changes
+
     seed_everything(config.seed)
     device = resolve_device(config.gpu)
     train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
@@ -131,12 +186,11 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
     if config.train_subset is not None:
         train_set = datasets.training_subset(train_set, config.train_subset)
     indices, forget = None, None
-    if config.forget_class is not None:
-        label = datasets.resolve_class(config.dataset, config.forget_class)
+    if label is not None:
         split = datasets.full_class_split(train_set.labels, test_set.labels, label)
-        indices, forget = split.retain_train, f"class {spec.class_names[label]}"
-    if config.forget_subclass is not None:
-        fine = datasets.resolve_fine_class(config.dataset, config.forget_subclass)
+        names = train_set.class_names or spec.class_names  # Pins: the identity folder names
+        indices, forget = split.retain_train, f"class {names[label]}"
+    if fine is not None:
         split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
         indices = split.retain_train
         forget = f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
@@ -148,15 +202,7 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
                                   augment=config.augment, seed=config.seed)
     test_loader = datasets.BatchLoader(test_set, None, 512, spec=spec,
                                        image_size=model.input_size)
-    training = {**asdict(config), "epochs": epochs}
-    training.pop("store")
-    meta = {"arch": config.net, "num_classes": config.num_classes, "dataset": config.dataset,
-            "forget": forget, "training": training}
-    if recipe is not None:
-        meta["recipe"] = asdict(recipe)
-        training["out"] = None  # the store names the file; where it lay while training is noise
-    warm = recipes.warm_epochs(config.dataset) if config.warm is None else config.warm
-    meta["training"]["warm"] = warm
+    meta["forget"] = forget
     schedule = published_pretrain_schedule(epochs * len(loader), len(loader), warm,
                                            recipes.PRETRAIN_MAX_LR)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import options_added_later
+import preflight
 import results
 import study
 import study_layout
@@ -565,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.results)
     if not path.is_file():
         raise UsageError(f"results file not found: {path}")
+    preflight.writable_folder(args.out, "report folder")
     methods = [m for item in args.method or [] for m in item.split(",") if m]
     text, _ = write_report(results.read_rows(path), Path(args.out), task=args.task,
                            dataset=args.dataset, net=args.net, methods=methods or None,

@@ -1,7 +1,9 @@
 """The results store (one JSON line per run) and optional wandb logging.
 
 Rows are appended under an exclusive file lock in a single write, so several processes can
-share one results file without losing or interleaving rows. This is the only module that
+share one results file without losing or interleaving rows. A writer killed mid-line leaves a
+torn last line; the next append starts on a new line (and reports the fragment), so the torn
+row is the only one lost. This is the only module that
 knows wandb; logging there can never fail a run.
 """
 
@@ -17,14 +19,48 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+TORN_TAIL_SHOWN = 80  # characters of a torn fragment quoted in the warning
+
+
+def _torn_tail(handle) -> bytes:
+    """The bytes after the last newline of the open file (empty when it ends cleanly)."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return b""
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return b""
+    start = size
+    while start > 0:  # walk back block by block to the previous newline
+        block_start = max(0, start - 65536)
+        handle.seek(block_start)
+        block = handle.read(start - block_start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            start = block_start + cut + 1
+            break
+        start = block_start
+    handle.seek(start)
+    return handle.read(size - start)
+
+
 def append_row(path: str | Path, row: dict) -> None:
-    """Append `row` as one JSON line to `path`, atomically with respect to other writers."""
+    """Append `row` as one JSON line to `path`, atomically with respect to other writers.
+    A torn last line left by a killed writer is closed first, so the row stays readable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(row, sort_keys=True, default=str) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
+    line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode("utf-8")
+    with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            torn = _torn_tail(handle)
+            if torn:
+                text = torn.decode("utf-8", errors="replace")
+                log.warning("%s ended in a torn line (%d bytes: %r%s), left by a writer that "
+                            "stopped mid-row; that row is lost, the new one starts on its own "
+                            "line", path, len(torn), text[:TORN_TAIL_SHOWN],
+                            "..." if len(text) > TORN_TAIL_SHOWN else "")
+                line = b"\n" + line
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())

@@ -9,7 +9,10 @@ result is already recorded for the same configuration and checkpoint: starting a
 sweep again reruns only what is missing. A failing job does not stop the others; the summary
 lists every failure with its command, last stderr line and log, and the exit code is 1
 (130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
-job's output goes to its own log file. Standard library only.
+job's output goes to its own log file. With -skip_done each run is claimed before it starts
+(claims.py), so two identical sweeps started together do every run once: a run claimed by
+the other sweep counts as "claimed elsewhere". The log folder and every `-results` file of the
+commands are checked for writing before the first job starts (preflight.py).
 """
 
 from __future__ import annotations
@@ -30,8 +33,13 @@ from pathlib import Path
 from queue import Queue
 from typing import TextIO
 
+import preflight
+from errors import UsageError
+
 # What experiment.run logs when -skip_done finds the run already recorded.
 SKIPPED_MARKER = "already recorded in"
+# What experiment.run logs when -skip_done finds the run claimed by another live process.
+CLAIMED_MARKER = "is being run by another process"
 SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
 CPU = "cpu"
 INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
@@ -48,7 +56,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    status: str  # done | skipped | failed | not run
+    status: str  # done | skipped | claimed elsewhere | failed | not run
     returncode: int | None = None
     seconds: float = 0.0  # wall time of the job
     last_error: str = ""  # last non-empty stderr line
@@ -149,7 +157,7 @@ class Runner:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.label)[:80].strip("-")
         log = self.log_dir / f"{job.index:04d}_{name}.log"
         started = time.perf_counter()
-        last_error, skipped = "", False
+        last_error, skipped, claimed = "", False, False
         with open(log, "ab", buffering=0) as handle:
             handle.write(f"$ {shlex.join(job.argv)}\n# device: {device}\n".encode())
             with self.lock:  # so an interrupt either sees this process or stops it starting
@@ -172,12 +180,14 @@ class Runner:
                 if text:
                     last_error = text.splitlines()[-1].strip()
                     skipped = skipped or SKIPPED_MARKER in text
+                    claimed = claimed or CLAIMED_MARKER in text
             returncode = process.wait()
             with self.lock:
                 self.live.pop(job.index, None)
         seconds = time.perf_counter() - started
         if returncode == 0:
-            return Outcome(job, "skipped" if skipped else "done", 0, seconds, "", log, device)
+            status = "skipped" if skipped else "claimed elsewhere" if claimed else "done"
+            return Outcome(job, status, 0, seconds, "", log, device)
         # Ctrl-C reaches the whole process group: a job that died of SIGINT was interrupted,
         # even if it ended before this runner saw the signal. It recorded nothing.
         interrupted = self.stop.is_set() or returncode in (-signal.SIGINT, INTERRUPTED)
@@ -256,10 +266,12 @@ def progress_line(outcome: Outcome, count: int, total: int) -> str:
 
 def summary(outcomes: list[Outcome], seconds: float, log_dir: Path) -> str:
     """Counts per status, then each failure with its command, last stderr line and log."""
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed",
-                                                                  "not run")}
+    counts = {s: sum(o.status == s for o in outcomes)
+              for s in ("done", "skipped", "claimed elsewhere", "failed", "not run")}
     lines = [f"sweep: {len(outcomes)} jobs: {counts['done']} done, {counts['skipped']} skipped "
              f"(already recorded), {counts['failed']} failed"
+             + (f", {counts['claimed elsewhere']} run by another sweep"
+                if counts["claimed elsewhere"] else "")
              + (f", {counts['not run']} not run" if counts["not run"] else "")
              + f" in {seconds:.1f} s; logs in {log_dir}"]
     if counts["not run"]:
@@ -274,6 +286,16 @@ def summary(outcomes: list[Outcome], seconds: float, log_dir: Path) -> str:
         lines.append(f"      {outcome.last_error or '(no stderr output)'}")
         lines.append(f"      log: {outcome.log}")
     return "\n".join(lines)
+
+
+def check_outputs(commands: list[list[str]], log_root: Path) -> None:
+    """UsageError unless the log folder and every command's -results file can be written,
+    so a sweep with a bad output path stops before its first job instead of failing each."""
+    preflight.writable_folder(log_root, "sweep log folder")
+    for argv in commands:
+        store = option_value(argv, "results")
+        if store is not None:
+            preflight.writable_file(store, "results file")
 
 
 def _raise_interrupt(signum, frame):
@@ -313,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not commands:
         print("error: no commands to run", file=sys.stderr)
+        return 2
+    try:
+        check_outputs(commands, Path(args.log_dir))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -251,5 +252,17 @@ def _short(err: BaseException) -> str:
     if marker in text:  # keep only the cause, e.g. "Unsupported operand 103" for random bytes
         text = text.split(marker, 1)[1]
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    detail = lines[0][:160] if lines else ""
+    detail = _whole_sentences(lines[0]) if lines else ""
     return f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+
+
+def _whole_sentences(text: str, limit: int = 160) -> str:
+    """The leading sentences of `text` that fit in `limit` characters (at least the first one
+    whole), so a long torch message is shortened without being cut mid-sentence."""
+    sentences = [part for part in re.split(r"(?<=\.)\s+", text) if part]
+    kept = sentences[:1]
+    for sentence in sentences[1:]:
+        if len(" ".join(kept + [sentence])) > limit:
+            break
+        kept.append(sentence)
+    return " ".join(kept)

@@ -300,7 +300,8 @@ def test_pretrain_resume_continues_without_retraining(world, tmp_path, capsys):
     first = pretrain_args(world, "Cifar10", "-warm", "0", "-out", str(out))
     assert invoke(pretrain_model.main, first, capsys).code == 0
     _, interrupted = load_checkpoint(out)
-    resumed_argv = pretrain_args(world, "Cifar10", "-warm", "0", "-out", str(out), "-resume")
+    resumed_argv = pretrain_args(world, "Cifar10", "-warm", "0", "-out", str(out), "-resume",
+                                 "-accept_changed_settings")  # -epochs 1 -> 2
     resumed_argv[resumed_argv.index("-epochs") + 1] = "2"
     outcome = invoke(pretrain_model.main, resumed_argv, capsys)
     assert outcome.code == 0, outcome.err
