@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from scipy.spatial.distance import jensenshannon
-from scipy.special import softmax
+from scipy.special import rel_entr, softmax
 
 from errors import UsageError
 
@@ -31,8 +30,12 @@ def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
     if a.shape != b.shape or len(a) == 0:
         raise ValueError(f"js_divergence needs two equal, non-empty [N, C] arrays: "
                          f"{a.shape} vs {b.shape}")
-    # scipy returns the distance, the square root of the divergence
-    return float(np.mean(jensenshannon(a, b, base=2, axis=1) ** 2))
+    # The divergence itself, from scipy's relative entropy. (scipy's jensenshannon returns its
+    # square root and gives NaN when rounding makes a near-zero divergence negative, which
+    # happens for nearly identical outputs.)
+    middle = (a + b) / 2
+    per_sample = (rel_entr(a, middle).sum(axis=1) + rel_entr(b, middle).sum(axis=1)) / 2
+    return float(np.mean(np.clip(per_sample, 0.0, None)) / np.log(2))
 
 
 def top1_agreement(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:

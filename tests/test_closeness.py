@@ -78,3 +78,9 @@ def test_per_class_accuracy():
     fine = torch.tensor([2, 3, 0, 3, 1])
     assert metrics.per_class_accuracy(logits, labels, fine) == {
         "0": 100.0, "1": 0.0, "2": 100.0, "3": 50.0}
+
+
+def test_js_divergence_of_nearly_identical_outputs_is_a_small_number_not_nan():
+    logits = torch.tensor([[30.0, -5.0, -7.0], [0.1, 0.2, 0.3]])
+    value = closeness.js_divergence(logits, logits + 1e-7)
+    assert 0.0 <= value < 1e-9
