@@ -9,7 +9,11 @@ result is already recorded for the same configuration and checkpoint: starting a
 sweep again reruns only what is missing. A failing job does not stop the others; the summary
 lists every failure with its command, last stderr line and log, and the exit code is 1
 (130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
-job's output goes to its own log file. Standard library only.
+job's output goes to its own log file.
+
+`--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
+same runs as a SLURM job array through submitit instead (cluster.py); every run inside a job
+goes through the same `Runner` as here, so skipping, failure records and logs are the same.
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ from pathlib import Path
 from queue import Queue
 from typing import TextIO
 
+import cluster
+from errors import UsageError
+
 # What experiment.run logs when -skip_done finds the run already recorded.
 SKIPPED_MARKER = "already recorded in"
 SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
 CPU = "cpu"
+INHERIT = "inherit"  # inside a SLURM job: keep the GPUs the job was given
 INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
 KILL_AFTER_S = 30.0  # grace time of interrupted jobs before they are killed
 
@@ -117,6 +125,8 @@ def with_skip_done(argv: list[str]) -> list[str]:
 
 def job_environment(device: str, cpu_jobs: int) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if device == INHERIT:  # the scheduler already chose the devices
+        return env
     # Hide every GPU from CPU jobs; pin a GPU job to its device (it sees it as cuda:0).
     env["CUDA_VISIBLE_DEVICES"] = "" if device == CPU else device
     if device == CPU and cpu_jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
@@ -201,6 +211,11 @@ class Runner:
                     process.send_signal(signum)
 
 
+def make_jobs(commands: list[list[str]], skip_done: bool = True) -> list[Job]:
+    return [Job(i, with_skip_done(argv) if skip_done else argv, job_label(argv))
+            for i, argv in enumerate(commands, 1)]
+
+
 def make_log_dir(root: Path) -> Path:
     folder = root / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -215,8 +230,7 @@ def run_sweep(commands: list[list[str]], devices: list[str], log_root: Path, *,
     outcomes so far are returned (the rest marked "not run").
     """
     log_dir = make_log_dir(log_root)
-    jobs = [Job(i, with_skip_done(argv) if skip_done else argv, job_label(argv))
-            for i, argv in enumerate(commands, 1)]
+    jobs = make_jobs(commands, skip_done)
     runner = Runner(Pool(devices), log_dir, threading.Event())
     outcomes: dict[int, Outcome] = {}
     where = "CPU" if set(devices) == {CPU} else f"GPU {','.join(devices)}"
@@ -294,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for per-job logs (a new sweep-* folder per sweep)")
     parser.add_argument("--no-skip-done", dest="skip_done", action="store_false",
                         help="do not append -skip_done (rerun recorded runs too)")
+    cluster.add_options(parser)
     return parser
 
 
@@ -301,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         devices = parse_devices(args.gpus, args.jobs)
-    except ValueError as error:
+        options = cluster.options_from_args(args)
+        if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
+            raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
+                             "job's resources come from --gpus-per-job and --cpus-per-job")
+    except (ValueError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.commands == "-":
@@ -314,10 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     if not commands:
         print("error: no commands to run", file=sys.stderr)
         return 2
+    if options.executor == cluster.SLURM and not args.assume_shared:
+        try:
+            cluster.check_shared_paths(commands, args.log_dir)
+        except UsageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
-    outcomes, log_dir = run_sweep(commands, devices, Path(args.log_dir),
-                                  skip_done=args.skip_done)
+    if options.executor == cluster.LOCAL:
+        outcomes, log_dir = run_sweep(commands, devices, Path(args.log_dir),
+                                      skip_done=args.skip_done)
+    else:
+        log_dir = make_log_dir(Path(args.log_dir).absolute())
+        outcomes = cluster.run_sweep(make_jobs(commands, args.skip_done), options, log_dir)
     print(summary(outcomes, time.perf_counter() - started, log_dir), flush=True)
     if any(o.status == "not run" for o in outcomes):
         return INTERRUPTED
