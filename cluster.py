@@ -219,7 +219,9 @@ def make_executor(options: SubmitOptions, folder: Path, name: str = "unlearn"):
         params.update(timeout_min=options.time, gpus_per_node=options.gpus_per_job,
                       cpus_per_task=options.cpus_per_job, mem_gb=options.mem_gb)
     elif options.executor == "submitit-local":
-        params.update(local_setup=setup, timeout_min=LOCAL_TIMEOUT_MIN)
+        # No `local_setup` here: with it the job's process is a shell, which does not pass on
+        # the signal that cancels the job. submit_calls sets PYTHONPATH instead.
+        params.update(timeout_min=LOCAL_TIMEOUT_MIN)
     executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
     return executor
 
@@ -229,7 +231,18 @@ def submit_calls(fn: Callable, calls: Sequence[tuple], options: SubmitOptions,
     """Submit fn(*args) for each args tuple as one job array; returns the submitit jobs."""
     executor = make_executor(options, folder, name)
     columns = list(zip(*calls)) if calls else []
-    return executor.map_array(fn, *columns)
+    if options.executor == SLURM:
+        return executor.map_array(fn, *columns)
+    # Local jobs inherit this process's environment when they start.
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), saved) if p)
+    try:
+        return executor.map_array(fn, *columns)
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 # ------------------------------------------------------------------ sweeps
@@ -274,12 +287,13 @@ def _job_failed(pack: list, job, error: BaseException) -> list:
 
 
 def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
-              out: TextIO = sys.stdout) -> list:
+              out: TextIO | None = None) -> list:
     """Submit the sweep's jobs in packs as one array and wait; returns outcomes in input order.
 
     Ctrl-C cancels the jobs not finished (their runs are "not run")."""
     import sweep
 
+    out = out or sys.stdout
     packs = pack_jobs(jobs, options.pack)
     folder = log_dir / "submitit"
     print(f"sweep: {len(jobs)} runs in {len(packs)} {options.executor} job(s) of up to "
@@ -290,11 +304,12 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
     outcomes: dict[int, object] = {}
     pending = list(submitted)
 
-    def collect(job) -> None:
+    def collect(job, cancelled: bool = False) -> None:
         try:
             results = job.result()
         except Exception as error:  # the job died: every run of its pack not finished
-            results = _job_failed(by_job[id(job)], job, error)
+            results = ([sweep.Outcome(run, "not run") for run in by_job[id(job)]] if cancelled
+                       else _job_failed(by_job[id(job)], job, error))
         for outcome in results:
             outcomes[outcome.job.index] = outcome
             print(sweep.progress_line(outcome, len(outcomes), len(jobs)), file=out, flush=True)
@@ -303,8 +318,8 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
         while pending:
             finished = [job for job in pending if job.done()]
             for job in finished:
-                pending.remove(job)
                 collect(job)
+                pending.remove(job)  # after collecting: an interrupt in between loses nothing
             if pending and not finished:
                 time.sleep(0.2 if options.executor != SLURM else 10.0)
     except KeyboardInterrupt:
@@ -318,5 +333,5 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
                 time.sleep(0.2)
             for job in pending:
                 if job.done():
-                    collect(job)
+                    collect(job, cancelled=True)
     return [outcomes.get(job.index, sweep.Outcome(job, "not run")) for job in jobs]
