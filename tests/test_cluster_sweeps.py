@@ -110,7 +110,8 @@ def test_local_executor_sweep_interrupted_then_resumed(fake, tmp_path):
                              env=env, cwd=tmp_path)
     hanging = Path(str(record) + ".hanging")
     deadline = time.monotonic() + 120
-    while not (hanging.exists() and set(recorded(record)) >= {"a", "b", "d"}):
+    results = tmp_path / "logs"  # the finished jobs' result files: packs [a, b] and [d]
+    while not (hanging.exists() and len(list(results.glob("*/submitit/*/*_result.pkl"))) == 2):
         assert time.monotonic() < deadline and first.poll() is None, first.stdout.read()
         time.sleep(0.1)
     first.send_signal(signal.SIGINT)
@@ -236,3 +237,19 @@ def test_slurm_executor_parameters(tmp_path, monkeypatch):
                  "#SBATCH --reservation=mine"):
         assert line in script
     assert f"export PYTHONPATH={ROOT}" in script
+
+
+def test_model_pool_in_the_store_is_skipped_when_stored(tmp_path):
+    """A pool command with -store trains into the store once; the rerun reports it skipped."""
+    data = write_fashion_mnist(tmp_path / "data", n_train=20, n_test=10)
+    pool = [[sys.executable, str(ROOT / "pretrain_model.py"), "-net", "CNN", "-dataset",
+             "FashionMNIST", "-classes", "10", "-epochs", "1", "-b", "16", "-data_dir",
+             str(data), "-store", str(tmp_path / "store")]]
+    options = cluster.SubmitOptions(executor="submitit-debug")
+    assert [o.status for o in cluster.run_sweep(sweep.make_jobs(pool), options,
+                                                tmp_path / "logs")] == ["done"]
+    stored = list((tmp_path / "store").rglob("*.pth"))
+    assert len(stored) == 1
+    again = cluster.run_sweep(sweep.make_jobs(pool), options, tmp_path / "logs")
+    assert [o.status for o in again] == ["skipped"]
+    assert list((tmp_path / "store").rglob("*.pth")) == stored
