@@ -146,3 +146,20 @@ def test_two_processes_resume_a_run_interrupted_after_one_epoch(data, tmp_path, 
     for name, value in state1.items():
         assert torch.allclose(value, state2[name], atol=WEIGHT_TOL, rtol=0), name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resumed.pth", "whole.pth"]
+
+
+def test_two_processes_train_into_the_model_store(data, tmp_path):
+    """Under torchrun with -store, rank 0 takes the store's lock and both processes train: the
+    stored model equals the one-process model, and no lock or partial file is left."""
+    one = tmp_path / "one.pth"
+    assert pretrain_model.main(argv_for(data, one)) == 0
+    argv = [a for a in argv_for(data, "unused") if a not in ("-out", "unused")]
+    assert run_world(2, [*argv, "-store", str(tmp_path / "store")]) == [0, 0]
+    files = sorted(p.name for p in (tmp_path / "store").rglob("*") if p.is_file())
+    assert len(files) == 1 and files[0].endswith(".pth") and ".partial" not in files[0]
+    stored = next((tmp_path / "store").rglob("*.pth"))
+    state1, _ = load_checkpoint(one)
+    state2, meta2 = load_checkpoint(stored)
+    assert meta2["training"]["execution"]["world_size"] == 2
+    for name, value in state1.items():
+        assert torch.allclose(value, state2[name], atol=WEIGHT_TOL, rtol=0), name
