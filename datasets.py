@@ -361,23 +361,37 @@ def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator, *,
+                  part: tuple[int, int] | None = None) -> torch.Tensor:
     """The published training augmentation on raw [0, 1] pixels x [B, 3, H, W], per sample:
     RandomCrop(32, padding=4) (zero padding) -> RandomHorizontalFlip(0.5) ->
-    RandomRotation(15). Returns [B, 3, 32, 32]. Random draws come from `generator` (CPU)."""
+    RandomRotation(15). Returns [B, 3, 32, 32]. Random draws come from `generator` (CPU).
+
+    `part` = (offset, total): x holds samples offset..offset+B-1 of a batch of `total`; the
+    draws are made for the whole batch and this part's are used, so each sample is augmented
+    the same whichever process of a distributed run holds it."""
     b, _, h, w = x.shape
+    offset, total = part or (0, b)
+    chosen = slice(offset, offset + b)
+
+    def draw(values: torch.Tensor) -> torch.Tensor:
+        return values[chosen].to(x.device)
+
     padded = F.pad(x, (4, 4, 4, 4))
-    top = torch.randint(0, h + 8 - 32 + 1, (b,), generator=generator).to(x.device)
-    left = torch.randint(0, w + 8 - 32 + 1, (b,), generator=generator).to(x.device)
+    top = draw(torch.randint(0, h + 8 - 32 + 1, (total,), generator=generator))
+    left = draw(torch.randint(0, w + 8 - 32 + 1, (total,), generator=generator))
     steps = torch.arange(32, device=x.device)
     rows = (top[:, None] + steps)[:, None, :, None]  # [B, 1, 32, 1]
     cols = (left[:, None] + steps)[:, None, None, :]  # [B, 1, 1, 32]
     batch = torch.arange(b, device=x.device)[:, None, None, None]
     channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
     x = padded[batch, channel, rows, cols]
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    flip = draw(torch.rand(total, generator=generator) < 0.5)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    return rotate(x, torch.rand(b, generator=generator) * 30.0 - 15.0)
+    degrees = draw(torch.rand(total, generator=generator)) * 30.0 - 15.0
+    # An empty part (a last batch smaller than the world) still drew its batch's numbers above,
+    # so the generator stays in step with the other processes.
+    return rotate(x, degrees) if b else x
 
 
 class BatchLoader:
@@ -385,14 +399,22 @@ class BatchLoader:
     over `indices` of an ImageSet (all of it when None), in the published transform order.
     Shuffling and augmentation draw from a generator seeded by (seed, epoch): every pass over
     the loader differs, and the whole sequence is the same for the same seed. drop_last=False.
+
+    With `world_size` > 1 (distributed training) every process walks the same sequence of
+    global batches of `batch_size` and yields its contiguous share of each (rank r of W takes
+    part r of the batch split as evenly as possible), augmented as the whole batch would be:
+    the union over the processes of one step is exactly the one-process batch.
     """
 
     def __init__(self, images: ImageSet, indices: torch.Tensor | None, batch_size: int, *,
                  spec: DatasetSpec, image_size: int, shuffle: bool = False,
                  augment: bool = False, seed: int = 0, device: torch.device | str = "cpu",
-                 targets: torch.Tensor | None = None):
+                 targets: torch.Tensor | None = None, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside a world of {world_size}")
+        self.rank, self.world_size = rank, world_size
         self.images = images
         self.indices = (torch.arange(len(images)) if indices is None
                         else torch.as_tensor(indices, dtype=torch.int64).flatten())
@@ -420,6 +442,10 @@ class BatchLoader:
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
+    def global_batch_size(self, step: int) -> int:
+        """Samples in the `step`-th batch over all processes (the last one may be short)."""
+        return min(self.batch_size, self.num_samples - step * self.batch_size)
+
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch `epoch` (a resumed training run sees the same batches)."""
         self.epoch = epoch
@@ -436,10 +462,16 @@ class BatchLoader:
     def _batches(self, positions: torch.Tensor, generator: torch.Generator):
         for start in range(0, len(positions), self.batch_size):
             chosen = positions[start:start + self.batch_size]
+            total = len(chosen)
+            offset = 0
+            if self.world_size > 1:  # this process's part of the global batch
+                sizes = [len(p) for p in torch.tensor_split(chosen, self.world_size)]
+                offset = sum(sizes[:self.rank])
+                chosen = chosen[offset:offset + sizes[self.rank]]
             idx = self.indices[chosen]
             x = self.images.images[idx].to(self.device).float().div_(255.0)  # ToTensor
             if self.augment:
-                x = augment_batch(x, generator)
+                x = augment_batch(x, generator, part=(offset, total))
             x = (x - self.mean) / self.std
             if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
                 x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",

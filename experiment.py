@@ -218,7 +218,7 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     eval_s = time.perf_counter() - started
 
     row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
-                     str(device))
+                     str(device), (meta.get("training") or {}).get("execution"))
     row["study"] = study_layout.coordinates(config, checkpoint, meta, hyperparameters)
     if "chosen" in data.extras:  # what a self-tuning method chose (jit_zero_shot's η)
         row["chosen"] = data.extras["chosen"]
@@ -363,9 +363,17 @@ def per_class_labels(config: RunConfig, spec, test_set) -> tuple[torch.Tensor, l
 
 
 def result_row(config: RunConfig, checkpoint: str, description: str, scores: dict,
-               method_s: float, eval_s: float, data_s: float, device: str) -> dict:
-    """The JSON row recorded for one finished run (`checkpoint`: its SHA-256)."""
+               method_s: float, eval_s: float, data_s: float, device: str,
+               trained_with: dict | None = None) -> dict:
+    """The JSON row recorded for one finished run (`checkpoint`: its SHA-256).
+
+    `execution` says how the run was executed (an unlearning run is one process; its methods'
+    loaders use the batch -b) and how the checkpoint was trained (`trained_with`: processes,
+    batch per device, device type; None for checkpoints that do not record it): results
+    change with the number of GPUs and the batch each one sees."""
     resolved = asdict(config)
+    execution = {"world_size": 1, "per_device_batch": config.batch_size,
+                 "device_type": torch.device(device).type, "checkpoint_training": trained_with}
     return {
         "status": "ok",
         "task": config.task, "method": config.method, "net": config.net,
@@ -375,6 +383,7 @@ def result_row(config: RunConfig, checkpoint: str, description: str, scores: dic
         "method_s": method_s, "eval_s": eval_s, "data_s": data_s,
         "config": resolved, "config_key": config_key(config, checkpoint),
         "checkpoint_sha256": checkpoint, "code_version": code_version(), "device": device,
+        "execution": execution,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

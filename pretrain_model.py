@@ -2,12 +2,17 @@
 -forget_class, the retrained gold standard without that class.
 
     python pretrain_model.py -net VGG16 -dataset Cifar100 -classes 100 -gpu
+    torchrun --standalone --nproc_per_node 4 pretrain_model.py ... -gpu -b 256   # 4 GPUs
+
+-b is the global batch; under torchrun each process takes -b / world size of it.
 """
 
 import functools
+import logging
 import sys
 
 import datasets
+import distributed
 from cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from models import MODELS
 from pretraining import PretrainConfig, pretrain
@@ -34,6 +39,10 @@ def main(argv=None) -> int:
     flag(parser, "accept_changed_settings", action="store_true",
          help="with -resume: continue even though settings differ from the checkpoint's "
               "(the change is recorded in it)")
+    flag(parser, "skip_done", action="store_true",
+         help="a finished checkpoint of the same recipe at -out is kept (nothing trained), a "
+              "partial one resumed (sweeps append this); with -store a stored model is always "
+              "reused")
     flag(parser, "out", default=None, help="checkpoint path")
     flag(parser, "data_dir", default=None)
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
@@ -45,11 +54,11 @@ def main(argv=None) -> int:
     flag(parser, "store", default=None,
          help="model store folder: reuse the model of this recipe, or train it into the store "
               "(default for pools: $UNLEARN_STORE or checkpoints/store)")
-    flag(parser, "skip_done", action="store_true",
-         help="accepted so sweeps can run pool commands; with -store a stored model is "
-              "always reused")
     args = parser.parse_args(argv)
+    world = distributed.world_from_env()
     setup_logging()
+    if not world.is_main:  # torchrun: rank 0 speaks for all processes
+        logging.getLogger().setLevel(logging.WARNING)
     summary = pretrain(PretrainConfig(
         net=args.net, dataset=args.dataset, num_classes=args.classes, batch_size=args.b,
         warm=args.warm, epochs=args.epochs, forget_class=args.forget_class,
@@ -57,9 +66,11 @@ def main(argv=None) -> int:
         gpu=args.gpu, resume=args.resume, accept_changed_settings=args.accept_changed_settings,
         out=args.out, data_dir=args.data_dir,
         model_options={"weights": args.vit_weights} if args.vit_weights else None,
-        train_subset=args.train_subset, augment=not args.no_augment, store=args.store))
-    print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "
-          f"after {summary['epochs']} epochs)")
+        train_subset=args.train_subset, augment=not args.no_augment, store=args.store,
+        skip_done=args.skip_done))
+    if world.is_main and not summary.get("skipped"):
+        print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "
+              f"after {summary['epochs']} epochs)")
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import datasets
+import distributed
 import metrics
 import preflight
 import recipes
@@ -54,6 +55,7 @@ class PretrainConfig:
     train_subset: int | None = None  # train on a fixed seeded subset of this many images
     augment: bool = True  # crop/flip/rotation augmentation (off: the memorising regime)
     store: str | None = None  # model store folder: train into it, or reuse its model
+    skip_done: bool = False  # a finished checkpoint at `out` is kept; a partial one resumed
 
 
 def default_checkpoint(net: str, dataset: str, forget_class: str | None = None) -> str:
@@ -64,7 +66,7 @@ def default_checkpoint(net: str, dataset: str, forget_class: str | None = None) 
 
 # Settings that do not change what is trained: a resumed run may change them freely.
 NOT_TRAINING_SETTINGS = ("resume", "accept_changed_settings", "out", "gpu", "data_dir",
-                         "model_options")
+                         "model_options", "skip_done", "execution")
 
 
 def changed_settings(recorded: dict, now: dict) -> dict[str, list]:
@@ -97,20 +99,87 @@ def check_resume(config: PretrainConfig, out: Path, meta: dict) -> list[dict]:
 def pretrain(config: PretrainConfig) -> dict:
     """Train and checkpoint a model; returns the checkpoint's path and final test accuracy.
 
-    With a store, the model is looked up by its recipe first and trained only if missing."""
+    With a store, the model is looked up by its recipe first and trained only if missing.
+    Under torchrun every process calls this; rank 0 decides (store lookup, -skip_done) and the
+    others train with it."""
     epochs = check_config(config)
+    world = distributed.world_from_env()
     if config.store is None:
         out = Path(config.out or default_checkpoint(config.net, config.dataset,
                                                     config.forget_class or config.forget_subclass))
         preflight.writable_file(out, "checkpoint")
+        if config.skip_done and out.exists():
+            if finished_epochs(out, config, epochs) >= epochs:
+                log.info("already recorded in %s (%d epochs); skipped", out, epochs)
+                return {"checkpoint": str(out), "acc_test": load_checkpoint(out)[1].get("acc_test"),
+                        "epochs": epochs, "skipped": True}
+            config = dataclasses.replace(config, resume=True)
         return _train(config, epochs, out, recipe=None)
     recipe = training_recipe(config, epochs)
     store = ModelStore(config.store)
-    store.check_writable()
+    if world.is_main:
+        store.check_writable()
+    found = store.find(recipe)
+    if found is not None:  # the sweep's marker: this run needed no work
+        log.info("already recorded in %s (model store); skipped", found)
+    if world.size > 1:
+        return _distributed_store_training(config, epochs, recipe, store, world)
     path = store.ensure(recipe, lambda partial: _train(
         dataclasses.replace(config, resume=True), epochs, partial, recipe))
     _, meta = load_checkpoint(path)
-    return {"checkpoint": str(path), "acc_test": meta.get("acc_test"), "epochs": epochs}
+    return {"checkpoint": str(path), "acc_test": meta.get("acc_test"), "epochs": epochs,
+            "skipped": found is not None}
+
+
+def _distributed_store_training(config: PretrainConfig, epochs: int, recipe: TrainingRecipe,
+                                store: ModelStore, world: distributed.World) -> dict:
+    """The store under torchrun: rank 0 alone takes the store's lock (or finds the model);
+    each time it trains, it sends the other processes the partial path to train with it,
+    then None when the model is in place."""
+    distributed.start(world, _device(config, world))
+    partial_config = dataclasses.replace(config, resume=True)
+    if world.is_main:
+        def train_all(partial: Path) -> dict:
+            distributed.broadcast_object(str(partial))
+            return _train(partial_config, epochs, partial, recipe, keep_group=True)
+
+        try:
+            path = store.ensure(recipe, train_all)
+        finally:
+            distributed.broadcast_object(None)
+            distributed.stop(world)
+        _, meta = load_checkpoint(path)
+        return {"checkpoint": str(path), "acc_test": meta.get("acc_test"), "epochs": epochs}
+    try:
+        while (partial := distributed.broadcast_object(None)) is not None:
+            _train(partial_config, epochs, Path(partial), recipe, keep_group=True)
+    finally:
+        distributed.stop(world)
+    return {"checkpoint": str(store.path_for(recipe)), "acc_test": None, "epochs": epochs}
+
+
+def _device(config: PretrainConfig, world: distributed.World) -> torch.device:
+    return distributed.device_for(world, config.gpu, resolve_device(config.gpu))
+
+
+# What makes two pretraining runs at one -out path the same model (how they ran does not).
+RECIPE_FIELDS = ("net", "dataset", "num_classes", "batch_size", "warm", "epochs",
+                 "forget_class", "forget_subclass", "seed", "train_subset", "augment")
+
+
+def finished_epochs(path: Path, config: PretrainConfig, epochs: int) -> int:
+    """Epochs done by the checkpoint at `path`, which must hold the same recipe (-skip_done
+    never mistakes another model for this one)."""
+    _, recorded = load_checkpoint(path, arch=config.net, num_classes=config.num_classes,
+                                  dataset=config.dataset)
+    theirs = recorded.get("training", {})
+    warm = recipes.warm_epochs(config.dataset) if config.warm is None else config.warm
+    ours = {**asdict(config), "epochs": epochs, "warm": warm}
+    differ = [name for name in RECIPE_FIELDS if name in theirs and theirs[name] != ours[name]]
+    if differ:
+        raise UsageError(f"{path} holds another training run (different "
+                         f"{', '.join(differ)}); choose another -out")
+    return int(recorded.get("epochs_done", 0))
 
 
 def check_config(config: PretrainConfig) -> int:
@@ -131,6 +200,7 @@ def check_config(config: PretrainConfig) -> int:
         raise UsageError(f"-train_subset must be at least 1, got {config.train_subset}")
     if config.store is not None and config.out is not None:
         raise UsageError("give -store or -out, not both: a stored model's path is its recipe's")
+    distributed.per_device_batch(config.batch_size, distributed.world_from_env())
     return epochs
 
 
@@ -157,7 +227,10 @@ def training_recipe(config: PretrainConfig, epochs: int) -> TrainingRecipe:
         model_options=json.dumps(config.model_options or {}, sort_keys=True))
 
 
-def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecipe | None) -> dict:
+def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecipe | None,
+           keep_group: bool = False) -> dict:
+    """Train into `out`; under torchrun in every process (rank 0 writes), joining the process
+    group unless the caller holds it (`keep_group`)."""
     spec = datasets.DATASETS[config.dataset]
     # Names resolve once, before any data is read (Pins identity names need the data folder).
     label = fine = None
@@ -180,7 +253,9 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
             meta["resumed_with_changes"] = changes
 
     seed_everything(config.seed)
-    device = resolve_device(config.gpu)
+    world = distributed.world_from_env()
+    device = _device(config, world)
+    per_device = distributed.per_device_batch(config.batch_size, world)
     train_set = datasets.load_split(config.dataset, True, config.data_dir, seed=config.seed)
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
     if config.train_subset is not None:
@@ -199,10 +274,13 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
     model.to(device)
     loader = datasets.BatchLoader(train_set, indices, config.batch_size, spec=spec,
                                   image_size=model.input_size, shuffle=True,
-                                  augment=config.augment, seed=config.seed)
+                                  augment=config.augment, seed=config.seed,
+                                  rank=world.rank, world_size=world.size)
     test_loader = datasets.BatchLoader(test_set, None, 512, spec=spec,
                                        image_size=model.input_size)
     meta["forget"] = forget
+    # how it ran, not what it trains: a resume on another number of processes is the same run
+    training["execution"] = distributed.execution_info(world, per_device, device)
     schedule = published_pretrain_schedule(epochs * len(loader), len(loader), warm,
                                            recipes.PRETRAIN_MAX_LR)
 
@@ -211,10 +289,18 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
 
     log.info("training %s on %s%s for %d epochs -> %s", config.net, config.dataset,
              f" without {forget}" if forget else "", epochs, out)
-    summary = train(model, loader, device, TrainSettings(
-        epochs=epochs, schedule=schedule, checkpoint_path=out, checkpoint_meta=meta,
-        resume=config.resume, label="pretrain", evaluate_every=evaluation_interval(epochs)),
-        evaluate_epoch=test_accuracy)
+    if not keep_group:
+        distributed.start(world, device)
+    try:
+        summary = train(model, loader, device, TrainSettings(
+            epochs=epochs, schedule=schedule, checkpoint_path=out, checkpoint_meta=meta,
+            resume=config.resume, label="pretrain", evaluate_every=evaluation_interval(epochs),
+            world=world), evaluate_epoch=test_accuracy)
+    finally:
+        if not keep_group:
+            distributed.stop(world)
+        elif world.size > 1:
+            distributed.barrier()  # rank 0's checkpoint is complete before anyone reads it
     final = summary["history"][-1] if summary["history"] else {}
     return {"checkpoint": str(out), "acc_test": final.get("acc_test"), "epochs": epochs}
 

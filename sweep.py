@@ -13,6 +13,11 @@ job's output goes to its own log file. With -skip_done each run is claimed befor
 (claims.py), so two identical sweeps started together do every run once: a run claimed by
 the other sweep counts as "claimed elsewhere". The log folder and every `-results` file of the
 commands are checked for writing before the first job starts (preflight.py).
+
+`--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
+same runs as a SLURM job array through submitit instead (cluster.py); every run inside a job
+goes through the same `Runner` as here, so skipping, claims, failure records and logs are the
+same.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 from queue import Queue
 from typing import TextIO
 
+import cluster
 import preflight
 from errors import UsageError
 
@@ -42,6 +48,7 @@ SKIPPED_MARKER = "already recorded in"
 CLAIMED_MARKER = "is being run by another process"
 SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
 CPU = "cpu"
+INHERIT = "inherit"  # inside a SLURM job: keep the GPUs the job was given
 INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
 KILL_AFTER_S = 30.0  # grace time of interrupted jobs before they are killed
 
@@ -125,6 +132,8 @@ def with_skip_done(argv: list[str]) -> list[str]:
 
 def job_environment(device: str, cpu_jobs: int) -> dict[str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if device == INHERIT:  # the scheduler already chose the devices
+        return env
     # Hide every GPU from CPU jobs; pin a GPU job to its device (it sees it as cuda:0).
     env["CUDA_VISIBLE_DEVICES"] = "" if device == CPU else device
     if device == CPU and cpu_jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
@@ -211,6 +220,11 @@ class Runner:
                     process.send_signal(signum)
 
 
+def make_jobs(commands: list[list[str]], skip_done: bool = True) -> list[Job]:
+    return [Job(i, with_skip_done(argv) if skip_done else argv, job_label(argv))
+            for i, argv in enumerate(commands, 1)]
+
+
 def make_log_dir(root: Path) -> Path:
     folder = root / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -225,8 +239,7 @@ def run_sweep(commands: list[list[str]], devices: list[str], log_root: Path, *,
     outcomes so far are returned (the rest marked "not run").
     """
     log_dir = make_log_dir(log_root)
-    jobs = [Job(i, with_skip_done(argv) if skip_done else argv, job_label(argv))
-            for i, argv in enumerate(commands, 1)]
+    jobs = make_jobs(commands, skip_done)
     runner = Runner(Pool(devices), log_dir, threading.Event())
     outcomes: dict[int, Outcome] = {}
     where = "CPU" if set(devices) == {CPU} else f"GPU {','.join(devices)}"
@@ -316,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for per-job logs (a new sweep-* folder per sweep)")
     parser.add_argument("--no-skip-done", dest="skip_done", action="store_false",
                         help="do not append -skip_done (rerun recorded runs too)")
+    cluster.add_options(parser)
     return parser
 
 
@@ -323,7 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         devices = parse_devices(args.gpus, args.jobs)
-    except ValueError as error:
+        options = cluster.options_from_args(args)
+        if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
+            raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
+                             "job's resources come from --gpus-per-job and --cpus-per-job")
+    except (ValueError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.commands == "-":
@@ -338,13 +356,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_outputs(commands, Path(args.log_dir))
+        if options.executor == cluster.SLURM and not args.assume_shared:
+            cluster.check_shared_paths(commands, args.log_dir)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
-    outcomes, log_dir = run_sweep(commands, devices, Path(args.log_dir),
-                                  skip_done=args.skip_done)
+    if options.executor == cluster.LOCAL:
+        outcomes, log_dir = run_sweep(commands, devices, Path(args.log_dir),
+                                      skip_done=args.skip_done)
+    else:
+        log_dir = make_log_dir(Path(args.log_dir).absolute())
+        outcomes = cluster.run_sweep(make_jobs(commands, args.skip_done), options, log_dir)
     print(summary(outcomes, time.perf_counter() - started, log_dir), flush=True)
     if any(o.status == "not run" for o in outcomes):
         return INTERRUPTED

@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from devices import use_channels_last_on_cpu
+from distributed import World
 from models.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ class TrainSettings:
     resume: bool = False  # continue from checkpoint_path if it holds a partial run
     label: str = "train"  # progress-bar label
     evaluate_every: int = 1  # call evaluate_epoch every this many epochs (and after the last)
+    # processes training together (torchrun): rank 0 evaluates and writes checkpoints
+    world: World = field(default_factory=World)
 
 
 def train(
@@ -86,40 +91,63 @@ def train(
     `loader` yields (x, y) batches and must support `len()` and `set_epoch(epoch)` (the
     shuffling and augmentation of each epoch derive from it, so a resumed run sees the same
     batches it would have seen). `evaluate_epoch` returns a test accuracy after each epoch.
+
+    With `settings.world` of several processes, `loader` yields this process's part of each
+    global batch (BatchLoader with rank and world_size), the model is wrapped in
+    DistributedDataParallel, and only rank 0 evaluates and writes checkpoints (every process
+    reads the checkpoint to resume).
     """
+    world = settings.world
     use_channels_last_on_cpu(model, device)  # faster convolutions on a CPU; same values
     optimizer = torch.optim.SGD(
         model.parameters(), lr=0.0, momentum=settings.momentum, weight_decay=settings.weight_decay
     )
     start_epoch, history = _maybe_resume(model, optimizer, settings)
+    # DDP copies rank 0's weights to every process and averages gradients in backward.
+    net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                   else None) if world.size > 1 else model)
     steps_per_epoch = len(loader)
     loss_fn = nn.CrossEntropyLoss()
+    summed = nn.CrossEntropyLoss(reduction="sum")
     for epoch in range(start_epoch, settings.epochs):
         model.train()
         loader.set_epoch(epoch)
         step = epoch * steps_per_epoch
         bar = tqdm(loader, desc=f"{settings.label} epoch {epoch + 1}/{settings.epochs}",
-                   leave=False, disable=None)
+                   leave=False, disable=None if world.is_main else True)
         running = 0.0
         for i, (x, y) in enumerate(bar):
             for group in optimizer.param_groups:
                 group["lr"] = settings.schedule(step + i)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(_logits(model(x)), y)
+            if world.size > 1:
+                # This process's share of the global batch's mean loss, times the world size:
+                # DDP's gradient average then equals the one-process gradient even when the
+                # last batch does not split evenly.
+                share = summed(_logits(net(x)), y) / loader.global_batch_size(i)
+                loss = share * world.size
+            else:
+                share = loss = loss_fn(_logits(net(x)), y)
             loss.backward()
             optimizer.step()
-            running += loss.item()
+            running += share.item()
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{running / (i + 1):.3f}")
+        if world.size > 1:  # the global batches' mean losses, as one process computes them
+            total = torch.tensor([running], dtype=torch.float64, device=device)
+            dist.all_reduce(total)
+            running = total.item()
         record = {"epoch": epoch + 1, "train_loss": running / max(steps_per_epoch, 1)}
         last = epoch + 1 == settings.epochs
-        if evaluate_epoch is not None and (last or (epoch + 1) % settings.evaluate_every == 0):
+        if (evaluate_epoch is not None and world.is_main
+                and (last or (epoch + 1) % settings.evaluate_every == 0)):
             record["acc_test"] = evaluate_epoch(model)
         history.append(record)
-        log.info("%s epoch %d/%d: %s", settings.label, epoch + 1, settings.epochs, record)
-        if settings.checkpoint_path is not None:
-            _save_progress(model, optimizer, settings, epoch + 1, history)
+        if world.is_main:
+            log.info("%s epoch %d/%d: %s", settings.label, epoch + 1, settings.epochs, record)
+            if settings.checkpoint_path is not None:
+                _save_progress(model, optimizer, settings, epoch + 1, history)
     return {"epochs": settings.epochs, "history": history}
 
 

@@ -10,12 +10,15 @@ would start with too little of the budget left is skipped and reported as skippe
 check always ends inside the budget with what it measured so far written out (the text file
 is appended to as the steps run; each step also writes its numbers as JSON beside it):
   1 jit      VGG16 32 px B=128 N=25 and a small ViT (hidden 192, 6 layers) 224 px, 5 reps
-  2 eval     VGG16, Fashion-MNIST (or generated in its format), first 10,000 train / 2,000 test
-  3 run      whole run, VGG16, generated CIFAR-100-shaped data (50,000/10,000, forget 500),
+  2 ddp      one pretraining epoch (VGG16, 50,000 images, global batch 512) with
+             DistributedDataParallel on every visible GPU vs one GPU (dry: CNN, 1 vs 2 gloo
+             processes on the CPU)
+  3 eval     VGG16, Fashion-MNIST (or generated in its format), first 10,000 train / 2,000 test
+  4 run      whole run, VGG16, generated CIFAR-100-shaped data (50,000/10,000, forget 500),
              one repetition (two repetitions did not finish within 240 s on an H100)
-  4 memory   tiny ViT 224 px full-class run vs the literal lists (1,000 and 2,000 images)
-  5 bf16     autocast speed-up and movement, VGG16 (random init), 20,000 train images
-  6 run      whole run, VGG16, Fashion-MNIST (forget 6,000), one repetition
+  5 memory   tiny ViT 224 px full-class run vs the literal lists (1,000 and 2,000 images)
+  6 bf16     autocast speed-up and movement, VGG16 (random init), 20,000 train images
+  7 run      whole run, VGG16, Fashion-MNIST (forget 6,000), one repetition
 Data and random-init checkpoints are generated into bench/.cache on the machine (about 1 GB
 with the VGG16 checkpoints); nothing is downloaded.
 """
@@ -34,6 +37,8 @@ from bench.common import ROOT, child_env
 # (name, module, CUDA arguments, dry arguments, time cap in seconds on CUDA)
 STEPS = [
     ("jit", "bench.bench_jit", ["--device", "cuda"], ["--quick"], 90),
+    ("ddp", "bench.bench_ddp",
+     ["--device", "cuda", "--n-train", "50000", "--batch", "512"], ["--quick"], 90),
     ("eval", "bench.bench_eval",
      ["--device", "cuda", "--net", "VGG16", "--limit-train", "10000", "--limit-test", "2000",
       "--reps", "2"], ["--quick"], 120),

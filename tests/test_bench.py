@@ -219,9 +219,21 @@ def test_bench_bf16_quick(tmp_path):
         "acc_test"]
 
 
+def test_gpu_check_dry_ddp_step(tmp_path):
+    """The DDP step in dry mode: one and two gloo processes train an epoch of the CNN."""
+    code = gpu_check.main(["--dry", "--steps", "ddp", "--out", str(tmp_path / "gpu_check.txt"),
+                           "--cache", str(tmp_path / "cache")])
+    text = (tmp_path / "gpu_check.txt").read_text()
+    assert code == 0, text
+    result = json.loads((tmp_path / "ddp.json").read_text())
+    assert set(result["worlds"]) == {"1", "2"} and result["device"] == "cpu"
+    assert all(len(w["epoch_s"]) == 1 and w["median_s"] > 0 for w in result["worlds"].values())
+    assert "##### ddp: ok" in text
+
+
 @pytest.mark.slow
 def test_gpu_check_dry_runs_every_benchmark(tmp_path):
-    """The GPU check's dry mode: all six steps (incl. the whole-run and memory benchmarks,
+    """The GPU check's dry mode: all seven steps (incl. the whole-run and memory benchmarks,
     which start their own processes) at tiny sizes on the CPU."""
     code = gpu_check.main(["--dry", "--out", str(tmp_path / "out" / "gpu_check.txt"),
                            "--cache", str(tmp_path / "cache")])

@@ -155,6 +155,11 @@ def test_published_full_class_command(world, tmp_path, capsys, monkeypatch):
     if not torch.cuda.is_available():
         assert row["device"] == "cpu"
         assert "CUDA is not available" in outcome.err
+    # How it ran and how its checkpoint was trained (one process, pretrain's -b).
+    assert row["execution"] == {
+        "world_size": 1, "per_device_batch": 128, "device_type": torch.device(row["device"]).type,
+        "checkpoint_training": {"world_size": 1, "per_device_batch": 32,
+                                "device_type": "cpu"}}
 
 
 def test_double_dash_spellings_run_the_same_experiment(world, tmp_path, capsys):
