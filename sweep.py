@@ -336,15 +336,21 @@ def main(argv: list[str] | None = None) -> int:
     if not commands:
         print("error: no commands to run", file=sys.stderr)
         return 2
+    return run_and_summarize(commands, devices, Path(args.log_dir), skip_done=args.skip_done)
+
+
+def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: Path, *,
+                      skip_done: bool = True) -> int:
+    """Check where the runs write, run the sweep, print its summary; the exit code: 0, 1
+    (failures), 2 (an output that cannot be written) or 130 (interrupted)."""
     try:
-        check_outputs(commands, Path(args.log_dir))
+        check_outputs(commands, log_root)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
-    outcomes, log_dir = run_sweep(commands, devices, Path(args.log_dir),
-                                  skip_done=args.skip_done)
+    outcomes, log_dir = run_sweep(commands, devices, log_root, skip_done=skip_done)
     print(summary(outcomes, time.perf_counter() - started, log_dir), flush=True)
     if any(o.status == "not run" for o in outcomes):
         return INTERRUPTED
