@@ -9,16 +9,20 @@ training and test sets split into what is forgotten and what is kept.
 The split is the same whether it feeds unlearning (the forget and retain sets handed to a
 method) or pretraining (the retrained gold standard trains on the retain part only), so the
 retrained model and the unlearned one never disagree on what was left out.
+
+Importing this module does not load torch: the report and the method registry read the task
+names without it. The functions that touch data import the data modules when called.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-import datasets
 from errors import UsageError
+
+if TYPE_CHECKING:
+    import datasets
 
 FULL_CLASS, SUB_CLASS, RANDOM = "full_class", "sub_class", "random"
 TASKS = (FULL_CLASS, SUB_CLASS, RANDOM)
@@ -71,6 +75,8 @@ class TaskSplit:
 def check_forget_target(task: str, dataset: str, num_classes: int, forget_class: str | None,
                         data_dir: str | None = None) -> None:
     """Fail on a class count or class name that does not fit the dataset, before any loading."""
+    import datasets
+
     spec = datasets.get_spec(dataset)
     if num_classes != spec.num_classes:
         flag = "-superclasses" if task == SUB_CLASS else "-classes"
@@ -87,6 +93,8 @@ def forget_target(task: str, dataset: str, forget_class: str, data_dir: str | No
     """The class a class task forgets, by index (the fine class in the sub-class task), and its
     description ('class Sneaker', 'sub-class rocket'), as results and checkpoints record it.
     `class_names`: the names the loaded data carries (Pins: its identity folders)."""
+    import datasets
+
     if task == SUB_CLASS:
         fine = datasets.resolve_fine_class(dataset, forget_class)
         return fine, f"sub-class {datasets.fine_class_name(dataset, fine)}"
@@ -104,6 +112,8 @@ def split_for(task: str, dataset: str, train_set: datasets.ImageSet,
     full_class / sub_class: `forget_class` names the class (or fine class) by name or index.
     random: `forget_count` samples, or the count `forget_perc` gives as published; the draw
     depends on `seed` alone. Retain-test is the whole test set for random (published)."""
+    import datasets
+
     check_task(task)
     if task == RANDOM:
         return _random_split(dataset, train_set, test_set, forget_perc, forget_count, seed)
@@ -118,6 +128,10 @@ def split_for(task: str, dataset: str, train_set: datasets.ImageSet,
 
 def _random_split(dataset: str, train_set: datasets.ImageSet, test_set: datasets.ImageSet,
                   forget_perc: float | None, forget_count: int | None, seed: int) -> TaskSplit:
+    import torch
+
+    import datasets
+
     num_train = len(train_set.labels)
     if forget_count is not None:
         count = forget_count
