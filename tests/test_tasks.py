@@ -55,8 +55,8 @@ def test_random_split_depends_on_the_seed_alone_and_keeps_the_whole_test_set():
     # the published fraction: 0.2 of 8 samples -> floor 1 + the remainder's first share = 2
     by_fraction = tasks.split_for(tasks.RANDOM, "FashionMNIST", train, test, forget_perc=0.2)
     assert len(by_fraction.indices.forget_train) == 2
-    with pytest.raises(UsageError, match="outside 1..8"):
-        tasks.split_for(tasks.RANDOM, "FashionMNIST", train, test, forget_count=9)
+    with pytest.raises(UsageError, match="outside 1..7"):  # one sample must be retained
+        tasks.split_for(tasks.RANDOM, "FashionMNIST", train, test, forget_count=8)
 
 
 def test_forget_metric_titles_and_entry_points():
