@@ -17,15 +17,15 @@ import datasets
 from errors import UsageError
 from experiment import RunConfig, run
 from lipschitz import JitOptions
-from methods import METHODS, RANDOM, SUB_CLASS, hyperparameters, registry
+from methods import METHODS, hyperparameters, registry
 from models import MODELS
 from pretraining import default_checkpoint
+from tasks import RANDOM, SUB_CLASS, title
 from tuning import table as tuned_table
 from tuning.space import check_values
 
 log = logging.getLogger("unlearn")
 
-TASK_TITLES = {"full_class": "full-class", "sub_class": "sub-class", "random": "random-sample"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,7 +47,7 @@ def flag(parser: argparse.ArgumentParser, name: str, **options) -> None:
 def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.ArgumentParser:
     """The parser of one forgetting entry point."""
     parser = Parser(
-        description=f"Forget data from a trained classifier ({TASK_TITLES[task]} task) and "
+        description=f"Forget data from a trained classifier ({title(task)} task) and "
                     "score the result.")
     flag(parser, "net", required=True, choices=list(MODELS), help="network")
     flag(parser, "weight_path", default=None,

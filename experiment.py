@@ -6,6 +6,7 @@ depends on is in the config, which is stored whole with the result row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -26,9 +27,10 @@ import original_model
 import preflight
 import results
 import study_layout
+import tasks
 from devices import resolve_device, synchronize
 from errors import UsageError
-from methods import FORGET, RANDOM, RETAIN, SUB_CLASS, UNION, MethodData, get_method
+from methods import MethodData, get_method
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
 from versioning import code_version
@@ -97,7 +99,8 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     if config.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown dataset {config.dataset!r}; valid: "
                          f"{', '.join(datasets.DATASETS)}")
-    check_task_input(config)
+    tasks.check_forget_target(config.task, config.dataset, config.num_classes,
+                              config.forget_class, config.data_dir)
     preflight.writable_file(config.results_path, "results file")
     if not Path(config.weight_path).is_file():
         raise UsageError(f"checkpoint not found: {config.weight_path}")
@@ -132,19 +135,6 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         claims.release(claim)
 
 
-def check_task_input(config: RunConfig) -> None:
-    """Fail on a class count or class name that does not fit the dataset, before any loading."""
-    spec = datasets.DATASETS[config.dataset]
-    if config.num_classes != spec.num_classes:
-        flag = "-superclasses" if config.task == SUB_CLASS else "-classes"
-        raise UsageError(f"{config.dataset} has {spec.num_classes} classes, "
-                         f"but {flag} {config.num_classes} was given")
-    if config.task == SUB_CLASS:
-        datasets.resolve_fine_class(config.dataset, config.forget_class)
-    elif config.task != RANDOM:
-        datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
-
-
 def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str, ...],
          strict_checkpoint: bool) -> dict:
     spec = datasets.DATASETS[config.dataset]
@@ -160,7 +150,11 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     if subset:
         train_set = datasets.training_subset(train_set, subset)
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
-    split, forget_label, description = make_split(config, spec, train_set, test_set)
+    task_split = tasks.split_for(
+        config.task, config.dataset, train_set, test_set, forget_class=config.forget_class,
+        forget_perc=config.forget_perc, forget_count=config.forget_count, seed=config.seed,
+        data_dir=config.data_dir)
+    split, description = task_split.indices, task_split.description
     data_s = time.perf_counter() - started
     # After every input check (bad input stays one line on stderr), before the method runs.
     original_model.check(meta, config.weight_path, config.net, config.dataset,
@@ -176,28 +170,13 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     retrained = {path: load_retrained(path, identity, description, config)
                  for path in retrained_paths}
 
-    def loader(indices, subset=None, *, targets=None, batch_size=None, shuffle=False,
-               augment=False):
-        chosen = indices if subset is None else indices[torch.as_tensor(subset)]
-        return datasets.BatchLoader(train_set, chosen, batch_size or config.batch_size,
-                                    spec=spec, image_size=model.input_size, shuffle=shuffle,
-                                    augment=augment, seed=config.seed, targets=targets)
-
-    def union(retain_subset, **options):
-        chosen = torch.cat([split.forget_train, split.retain_train[retain_subset]])
-        return loader(chosen, **options)
-
-    sets = {FORGET: split.forget_train, RETAIN: split.retain_train}
     data = MethodData(
         method=config.method, task=config.task, allowed=method.data,
-        loaders={FORGET: lambda subset=None, **o: loader(split.forget_train, subset, **o),
-                 RETAIN: lambda subset=None, **o: loader(split.retain_train, subset, **o),
-                 UNION: union},
-        labels={kind: train_set.labels[idx] for kind, idx in sets.items()},
-        fine_labels={kind: train_set.fine_labels[idx] for kind, idx in sets.items()},
-        num_classes=config.num_classes, forget_class=forget_label,
-        new_model=lambda: build_model(config.net, config.num_classes, **config.model_options),
-        valid_range=datasets.valid_range(spec), seed=config.seed,
+        train_set=train_set, split=split, batch_size=config.batch_size, spec=spec,
+        image_size=model.input_size, seed=config.seed,
+        num_classes=config.num_classes, forget_class=task_split.forget_label,
+        new_model=functools.partial(build_model, config.net, config.num_classes,
+                                    **config.model_options),
         extras={"checkpoint_identity": identity, "forget_description": description},
     )
     hyperparameters = dict(config.hyperparameters)
@@ -271,34 +250,6 @@ def others_than_own(retrained: dict, own: str) -> dict:
     return {path: model for path, model in retrained.items() if file_sha256(path) != mine}
 
 
-def make_split(config: RunConfig, spec, train_set, test_set):
-    """Index sets for the task, the task label forgotten (None for random) and a description."""
-    if config.task == RANDOM:
-        num_train = len(train_set.labels)
-        if config.forget_count is not None:
-            count = config.forget_count
-        else:
-            count = datasets.count_from_fraction(num_train, config.forget_perc)
-        if not 1 <= count < num_train:  # at least one sample must be retained
-            raise UsageError(f"forget count {count} is outside 1..{num_train - 1} (the "
-                             f"training set of {config.dataset} has {num_train} samples, and "
-                             "at least one must be retained)")
-        forget, retain = datasets.random_split_indices(num_train, count=count, seed=config.seed)
-        empty = torch.empty(0, dtype=torch.long)
-        everything = torch.arange(len(test_set.labels))
-        split = datasets.Split(forget, retain, empty, everything)
-        return split, None, f"random {count} samples (seed {config.seed})"
-    if config.task == SUB_CLASS:
-        fine = datasets.resolve_fine_class(config.dataset, config.forget_class)
-        split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
-        coarse = datasets.coarse_of(fine, config.dataset)
-        return split, coarse, f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
-    label = datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
-    split = datasets.full_class_split(train_set.labels, test_set.labels, label)
-    names = train_set.class_names or spec.class_names  # Pins: the identity folder names
-    return split, label, f"class {names[label]}"
-
-
 def evaluation_batch(image_size: int, device: torch.device) -> int:
     """Auto evaluation batch. CPU: 128 images (measured in bench/bench_eval.py: the demo CNN
     evaluates 70,000 images in 7 s at 128 and 10 s at 512, whose activations fall out of
@@ -316,10 +267,8 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
     see closeness.py)."""
     batch = config.eval_batch_size or evaluation_batch(model.input_size, torch.device(device))
 
-    def loader(images, indices):
-        return datasets.BatchLoader(images, indices, batch, spec=spec,
-                                    image_size=model.input_size)
-
+    loader = functools.partial(datasets.BatchLoader, batch_size=batch, spec=spec,
+                               image_size=model.input_size)
     test, forget_train = loader(test_set, None), loader(train_set, split.forget_train)
     test_classes, class_names = per_class_labels(config, spec, test_set)
     logits: dict = {}
@@ -333,7 +282,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
     )
     if retrained:
         mask = None
-        if config.task != RANDOM:
+        if config.task != tasks.RANDOM:
             mask = torch.zeros(len(test_set.labels), dtype=torch.bool)
             mask[split.forget_test] = True
 
@@ -355,7 +304,7 @@ def per_class_labels(config: RunConfig, spec, test_set) -> tuple[torch.Tensor, l
     """The class of every test sample for per-class accuracies, and the class names: the
     task's classes, or in the sub-class task the fine classes (so the forgotten sub-class's
     siblings in its superclass each get their own accuracy)."""
-    if config.task == SUB_CLASS:
+    if config.task == tasks.SUB_CLASS:
         names = [datasets.fine_class_name(config.dataset, fine)
                  for fine in range(datasets.fine_class_count(config.dataset))]
         return test_set.fine_labels, names

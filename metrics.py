@@ -21,12 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+import tasks
 from attacks.population import attack_power, matched_nonmembers, population_attacks
 from attacks.roc import DEFAULT_FPRS, check_fprs
 from devices import use_channels_last_on_cpu
 from errors import UsageError
-
-TASKS = ("full_class", "sub_class", "random")
 
 # This tool's key -> the name the published code logs. Both forget accuracies are its "Df":
 # full/sub-class log the forget *test* accuracy, the random task the forget *train* accuracy.
@@ -200,10 +199,9 @@ def evaluate(
     Random task (published): acc_retain_test = acc_test.
     MIA: members = retain train, non-members = whole test set, queried = forget train.
     """
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+    tasks.check_task(task)
     fprs = check_fprs(fprs)
-    if task != "random" and forget_test_mask is None:
+    if task != tasks.RANDOM and forget_test_mask is None:
         raise UsageError(f"evaluate: task {task!r} needs forget_test_mask to split the test set.")
     test_logits, test_labels = predict(model, test, device, autocast_bf16=autocast_bf16)
     retain_logits, retain_labels = predict(model, retain_train, device,
@@ -291,10 +289,9 @@ def _as_mask(selection: torch.Tensor, size: int) -> torch.Tensor:
 
 def reference_view(scores: dict[str, float], task: str) -> dict[str, float]:
     """The four values under the published names (Df: forget test, or forget train if random)."""
-    forget_key = "acc_forget_train" if task == "random" else "acc_forget_test"
     return {
         "TestAcc": scores["acc_test"],
         "RetainTestAcc": scores["acc_retain_test"],
-        "Df": scores[forget_key],
+        "Df": scores[tasks.forget_metric(task)],
         "MIA": scores["mia"],
     }

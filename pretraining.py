@@ -22,6 +22,7 @@ import distributed
 import metrics
 import preflight
 import recipes
+import tasks
 from devices import resolve_device
 from errors import UsageError
 from experiment import seed_everything
@@ -206,13 +207,11 @@ def check_config(config: PretrainConfig) -> int:
 
 def left_out_description(config: PretrainConfig) -> str | None:
     """'class Shirt' / 'sub-class rocket' for a retrained model (names resolved), else None."""
-    spec = datasets.DATASETS[config.dataset]
     if config.forget_class is not None:
-        label = datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
-        return f"class {spec.class_names[label]}"
+        return tasks.forget_target(tasks.FULL_CLASS, config.dataset, config.forget_class,
+                                   config.data_dir)[1]
     if config.forget_subclass is not None:
-        fine = datasets.resolve_fine_class(config.dataset, config.forget_subclass)
-        return f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
+        return tasks.forget_target(tasks.SUB_CLASS, config.dataset, config.forget_subclass)[1]
     return None
 
 
@@ -260,15 +259,13 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
     if config.train_subset is not None:
         train_set = datasets.training_subset(train_set, config.train_subset)
-    indices, forget = None, None
-    if label is not None:
-        split = datasets.full_class_split(train_set.labels, test_set.labels, label)
-        names = train_set.class_names or spec.class_names  # Pins: the identity folder names
-        indices, forget = split.retain_train, f"class {names[label]}"
-    if fine is not None:
-        split = datasets.sub_class_split(train_set.fine_labels, test_set.fine_labels, fine)
-        indices = split.retain_train
-        forget = f"sub-class {datasets.fine_class_name(config.dataset, fine)}"
+    indices, forget = None, None  # an original model trains on every sample
+    if label is not None or fine is not None:  # a retrained one: the task split's retain set
+        task = tasks.FULL_CLASS if label is not None else tasks.SUB_CLASS
+        task_split = tasks.split_for(task, config.dataset, train_set, test_set,
+                                     forget_class=config.forget_class or config.forget_subclass,
+                                     data_dir=config.data_dir)
+        indices, forget = task_split.indices.retain_train, task_split.description
 
     model = build_model(config.net, config.num_classes, **(config.model_options or {}))
     model.to(device)
@@ -278,7 +275,8 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
                                   rank=world.rank, world_size=world.size)
     test_loader = datasets.BatchLoader(test_set, None, 512, spec=spec,
                                        image_size=model.input_size)
-    meta["forget"] = forget
+    meta["forget"], meta["train_samples"] = forget, len(indices if indices is not None
+                                                        else train_set.labels)
     # how it ran, not what it trains: a resume on another number of processes is the same run
     training["execution"] = distributed.execution_info(world, per_device, device)
     schedule = published_pretrain_schedule(epochs * len(loader), len(loader), warm,

@@ -35,10 +35,10 @@ import results
 import study
 import study_layout
 import study_report
+import tasks
 from errors import UsageError
 from methods.registration import method_order
 
-TASK_TITLES = {"full_class": "full-class", "sub_class": "sub-class", "random": "random-sample"}
 # Table order: references first, JiT last (as in the paper's tables), as each method's
 # declaration orders it (`order=` of @register_method in methods/).
 METHOD_ORDER = method_order()
@@ -60,9 +60,8 @@ REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 def metric_values(row: dict) -> dict[str, float]:
     """Dr, Df, MIA in percent and the method's time in seconds, from one result row."""
     scores = row["metrics"]
-    forget = "acc_forget_train" if row["task"] == "random" else "acc_forget_test"
-    return {"Dr": scores["acc_retain_test"], "Df": scores[forget], "MIA": 100 * scores["mia"],
-            "time": row["method_s"]}
+    return {"Dr": scores["acc_retain_test"], "Df": scores[tasks.forget_metric(row["task"])],
+            "MIA": 100 * scores["mia"], "time": row["method_s"]}
 
 
 def forget_set(row: dict) -> str:
@@ -108,7 +107,7 @@ class Group:
 
     @property
     def title(self) -> str:
-        return f"{TASK_TITLES.get(self.task, self.task)} · {self.dataset} · {self.net}"
+        return f"{tasks.title(self.task)} · {self.dataset} · {self.net}"
 
     @property
     def stem(self) -> str:
@@ -381,7 +380,7 @@ def seed_shortfalls(groups: list[Group], seeds: int) -> list[str]:
 
 
 def failure_lines(rows: list[dict]) -> list[str]:
-    return [f"{TASK_TITLES.get(r.get('task'), r.get('task'))} · {r.get('dataset')} · "
+    return [f"{tasks.title(r.get('task'))} · {r.get('dataset')} · "
             f"{r.get('net')}: {r.get('method')}, {r.get('forget')}, seed {r.get('seed')}: "
             f"{r.get('error', 'no error recorded')}" for r in rows]
 
@@ -547,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("results", nargs="?", default="results/results.jsonl",
                         help="JSONL results store (default results/results.jsonl)")
     parser.add_argument("--out", default="results/report", help="output folder")
-    parser.add_argument("--task", choices=["full_class", "sub_class", "random"])
+    parser.add_argument("--task", choices=tasks.TASKS)
     parser.add_argument("--dataset", help="e.g. Cifar100, FashionMNIST")
     parser.add_argument("--net", help="e.g. VGG16, ViT, CNN")
     parser.add_argument("--method", action="append",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import study_layout
 import study_stats
+import tasks
 from errors import UsageError
 from study_stats import Estimate, Paired
 
@@ -47,8 +48,8 @@ def metric_values(row: dict) -> dict[str, float]:
     Dr, Df and MIA as in the paper's table; test, retain_train, forget_train accuracies; any
     other scalar the evaluation recorded under its own name."""
     scores = row["metrics"]
-    forget = "acc_forget_train" if row["task"] == "random" else "acc_forget_test"
-    values = {"Dr": scores["acc_retain_test"], "Df": scores[forget], "MIA": 100 * scores["mia"]}
+    values = {"Dr": scores["acc_retain_test"], "Df": scores[tasks.forget_metric(row["task"])],
+              "MIA": 100 * scores["mia"]}
     named = {"acc_test": "test", "acc_retain_train": "retain_train",
              "acc_forget_train": "forget_train"}
     for key, name in named.items():

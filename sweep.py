@@ -354,21 +354,28 @@ def main(argv: list[str] | None = None) -> int:
     if not commands:
         print("error: no commands to run", file=sys.stderr)
         return 2
+    return run_and_summarize(commands, devices, Path(args.log_dir), skip_done=args.skip_done,
+                             options=options, assume_shared=args.assume_shared)
+
+
+def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: Path, *,
+                      skip_done: bool = True, options=None, assume_shared: bool = False) -> int:
+    """Check where the runs write, run the sweep, print its summary; the exit code: 0, 1
+    (failures), 2 (an output that cannot be written) or 130 (interrupted)."""
     try:
-        check_outputs(commands, Path(args.log_dir))
-        if options.executor == cluster.SLURM and not args.assume_shared:
-            cluster.check_shared_paths(commands, args.log_dir)
+        check_outputs(commands, log_root)
+        if options is not None and options.executor == cluster.SLURM and not assume_shared:
+            cluster.check_shared_paths(commands, str(log_root))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
-    if options.executor == cluster.LOCAL:
-        outcomes, log_dir = run_sweep(commands, devices, Path(args.log_dir),
-                                      skip_done=args.skip_done)
+    if options is None or options.executor == cluster.LOCAL:
+        outcomes, log_dir = run_sweep(commands, devices, log_root, skip_done=skip_done)
     else:
-        log_dir = make_log_dir(Path(args.log_dir).absolute())
-        outcomes = cluster.run_sweep(make_jobs(commands, args.skip_done), options, log_dir)
+        log_dir = make_log_dir(log_root.absolute())
+        outcomes = cluster.run_sweep(make_jobs(commands, skip_done), options, log_dir)
     print(summary(outcomes, time.perf_counter() - started, log_dir), flush=True)
     if any(o.status == "not run" for o in outcomes):
         return INTERRUPTED

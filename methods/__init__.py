@@ -11,7 +11,7 @@ _FROM = {
     "ALL_TASKS": "methods.registration", "FULL_CLASS": "methods.registration",
     "SUB_CLASS": "methods.registration", "RANDOM": "methods.registration",
     "Method": "methods.registration", "register_method": "methods.registration",
-    "UNION": "methods.base", "DataAccessError": "methods.base", "MethodData": "methods.base",
+    "DataAccessError": "methods.base", "MethodData": "methods.base",
     "METHODS": "methods.registry", "get_method": "methods.registry",
 }
 __all__ = sorted(_FROM)

@@ -1,47 +1,9 @@
 #!/usr/bin/env bash
-# Full-class forgetting on CIFAR-100 with ViT (published settings; no published script).
-#
-#   ./scripts/cifar100_fullclass_exps_vit.sh GPU SEED [extra flags for every run]
-#   ./scripts/cifar100_fullclass_exps_vit.sh 0 1        # GPU 0, seed 1
-#   ./scripts/cifar100_fullclass_exps_vit.sh 0,1,2,3 1,2,3  # three seeds spread over four GPUs
-#
-# Every method x forget class x seed runs through sweep.py, which skips runs already
-# recorded (so starting again after an interruption resumes the grid), goes on after a failure
-# and lists the failures at the end (exit code 1).
-#
-# Environment: WEIGHT_PATH (default ViTCifar100.pth),
-# CLASSES, JIT_SIGMA/JIT_ETA/JIT_N, B;
-# RESULTS, DATA_DIR, JOBS, METHODS, DRY_RUN=1 and the rest: see scripts/sweep_lib.bash.
+# The CIFAR-100 full-class grid with ViT-B/16 (weights: VIT_WEIGHTS or the Hugging Face cache):
+# rocket, mushroom, baby, lamp, sea x all full-class methods x SEED; published JiT.
+#   ./scripts/cifar100_fullclass_exps_vit.sh GPU SEED [flags for every run]    (published: 0 1)
+# Every setting and environment override is described in scripts/sweep_grid.py.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
-parse_args "$@"
-
-registered_methods full_class  # every method declared for the task (methods/*.py)
-classes=(rocket mushroom baby lamp sea)  # the published five
-override methods "${METHODS:-}" ', '
-override classes "${CLASSES:-}" ,
-WEIGHT_PATH=${WEIGHT_PATH:-ViTCifar100.pth}
-B=${B:-128}  # -b, the published default of forget_full_class_main.py
-# JiT σ (noise std), η (learning rate), N (noisy copies) as the published scripts run them.
-JIT_SIGMA=${JIT_SIGMA:-0.8}
-JIT_ETA=${JIT_ETA:-1.5}
-JIT_N=${JIT_N:-25}
-JIT_FORM=(-jit_reference)  # JiT exactly as published (deviations D1-D3), so the grid reproduces it
-load_settings forget_full_class_main.py ViT Cifar100
-
-commands() {
-  local seed class method
-  for seed in "${seeds[@]}"; do
-    for class in "${classes[@]}"; do
-      for method in "${methods[@]}"; do
-        method_flags "$method" "$class"
-        emit "$PYTHON" forget_full_class_main.py -net ViT -dataset Cifar100 -classes 100 \
-          "${DEVICE_FLAGS[@]}" -b "$B" -method "$method" -forget_class "$class" \
-          -weight_path "$WEIGHT_PATH" -seed "$seed" -results "$RESULTS" \
-          "${PATH_FLAGS[@]}" "${HYPER[@]}" "${EXTRA[@]}"
-      done
-    done
-  done
-}
-
-run_grid commands
+sweep forget_full_class_main.py -net ViT -dataset Cifar100 -classes 100 --weights ViTCifar100.pth \
+  --forget-classes rocket,mushroom,baby,lamp,sea --methods all --jit-reference -- "$@"

@@ -1,46 +1,11 @@
 #!/usr/bin/env bash
-# Full-class forgetting on Fashion-MNIST with the compact CNN: runs offline on a CPU.
-#
-#   ./scripts/fashionmnist_fullclass_exps_cnn.sh GPU SEED [extra flags for every run]
-#   ./scripts/fashionmnist_fullclass_exps_cnn.sh cpu 0      # on the CPU, seed 0
-#   ./scripts/fashionmnist_fullclass_exps_cnn.sh cpu 0,1,2  # three seeds
-#
-# Every method x forget class x seed runs through sweep.py, which skips runs already
-# recorded (so starting again after an interruption resumes the grid), goes on after a failure
-# and lists the failures at the end (exit code 1).
-#
-# Environment: WEIGHT_PATH (default checkpoints/CNN-FashionMNIST.pth,
-# written by pretrain_model.py -net CNN -dataset FashionMNIST -classes 10),
-# CLASSES, JIT_SIGMA/JIT_ETA/JIT_N, B;
-# RESULTS, DATA_DIR, JOBS, METHODS, DRY_RUN=1 and the rest: see scripts/sweep_lib.bash.
+# Full-class forgetting on Fashion-MNIST with the compact CNN, offline on a CPU: forget Sneaker
+# (CLASSES="Sneaker,Trouser,Bag" averages over more) with every full-class method, JiT in its
+# default form with the CNN row of forget_full_class_main.py's table.
+#   ./scripts/fashionmnist_fullclass_exps_cnn.sh cpu 0,1,2    # GPU SEED [flags for every run]
+# The model: pretrain_model.py -net CNN -dataset FashionMNIST -classes 10. More: sweep_grid.py.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/sweep_lib.bash"
-parse_args "$@"
-
-registered_methods full_class  # every method declared for the task (methods/*.py)
-classes=(Sneaker)  # add more to average over classes, e.g. (Sneaker Trouser Bag)
-override methods "${METHODS:-}" ', '
-override classes "${CLASSES:-}" ,
-WEIGHT_PATH=${WEIGHT_PATH:-checkpoints/CNN-FashionMNIST.pth}
-B=${B:-128}  # -b, the default of forget_full_class_main.py
-# JiT in its default form (Algorithm 1) with the σ, η, N of the CNN row of the JIT table in
-# forget_full_class_main.py (read now; JIT_SIGMA, JIT_ETA, JIT_N override).
-JIT_FORM=()
-load_settings forget_full_class_main.py CNN FashionMNIST
-
-commands() {
-  local seed class method
-  for seed in "${seeds[@]}"; do
-    for class in "${classes[@]}"; do
-      for method in "${methods[@]}"; do
-        method_flags "$method" "$class"
-        emit "$PYTHON" forget_full_class_main.py -net CNN -dataset FashionMNIST -classes 10 \
-          "${DEVICE_FLAGS[@]}" -b "$B" -method "$method" -forget_class "$class" \
-          -weight_path "$WEIGHT_PATH" -seed "$seed" -results "$RESULTS" \
-          "${PATH_FLAGS[@]}" "${HYPER[@]}" "${EXTRA[@]}"
-      done
-    done
-  done
-}
-
-run_grid commands
+sweep forget_full_class_main.py -net CNN -dataset FashionMNIST -classes 10 \
+  --forget-classes Sneaker \
+  --weights checkpoints/CNN-FashionMNIST.pth --methods all -- "$@"

@@ -21,10 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from methods import FULL_CLASS, METHODS  # noqa: E402
+from methods import METHODS  # noqa: E402
 from model_store import ModelStore  # noqa: E402
 from pretraining import PretrainConfig, training_recipe  # noqa: E402
 from recipes import REGIMES  # noqa: E402
+from tasks import FULL_CLASS  # noqa: E402
 
 
 def original_path(net: str, dataset: str, classes: int, seed: int, regime: str,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 import datasets
-from methods import FORGET, METHODS, RETAIN, UNION, MethodData
+import tasks
+from methods import FORGET, METHODS, RETAIN, MethodData
 from methods.registration import RUN_BATCH_SIZE, Recipe, declared_defaults
 from models import build_model
 
@@ -23,38 +26,24 @@ def tiny_images(num_classes: int = NUM_CLASSES, per_class: int = PER_CLASS,
     return datasets.ImageSet(images=images, labels=labels, fine_labels=labels.clone())
 
 
-def tiny_method_data(method: str, *, task: str = "full_class", forget_class: int = 0,
+def tiny_method_data(method: str, *, task: str = tasks.FULL_CLASS, forget_class: int = 0,
                      seed: int = 0, images: datasets.ImageSet | None = None,
                      forget: torch.Tensor | None = None) -> tuple[torch.nn.Module, MethodData]:
     """A small trained-from-scratch CNN and the MethodData the pipeline would hand `method`."""
     images = images or tiny_images(seed=seed)
-    spec = datasets.DATASETS["Cifar10"]
     if forget is None:
         forget = torch.nonzero(images.labels == forget_class).flatten()
     retain = torch.tensor(sorted(set(range(len(images))) - set(forget.tolist())))
-
-    def loader(indices, subset=None, *, targets=None, batch_size=None, shuffle=False,
-               augment=False):
-        chosen = indices if subset is None else indices[torch.as_tensor(subset)]
-        return datasets.BatchLoader(images, chosen, batch_size or 16, spec=spec, image_size=32,
-                                    shuffle=shuffle, augment=augment, seed=seed,
-                                    targets=targets)
-
-    def union(retain_subset, **options):
-        return loader(torch.cat([forget, retain[retain_subset]]), **options)
-
+    no_test = torch.empty(0, dtype=torch.long)  # methods never see the test set
     torch.manual_seed(seed)
     model = build_model("CNN", NUM_CLASSES)
     data = MethodData(
         method=method, task=task, allowed=METHODS[method].data if method in METHODS else
         frozenset({FORGET, RETAIN}),
-        loaders={FORGET: lambda subset=None, **o: loader(forget, subset, **o),
-                 RETAIN: lambda subset=None, **o: loader(retain, subset, **o), UNION: union},
-        labels={FORGET: images.labels[forget], RETAIN: images.labels[retain]},
-        fine_labels={FORGET: images.fine_labels[forget], RETAIN: images.fine_labels[retain]},
-        num_classes=NUM_CLASSES, forget_class=None if task == "random" else forget_class,
-        new_model=lambda: build_model("CNN", NUM_CLASSES),
-        valid_range=datasets.valid_range(spec), seed=seed,
+        train_set=images, split=datasets.Split(forget, retain, no_test, no_test),
+        batch_size=16, spec=datasets.DATASETS["Cifar10"], image_size=32, seed=seed,
+        num_classes=NUM_CLASSES, forget_class=None if task == tasks.RANDOM else forget_class,
+        new_model=functools.partial(build_model, "CNN", NUM_CLASSES),
     )
     return model, data
 

@@ -39,10 +39,10 @@ def test_declares_the_forget_set_only_and_the_gate_refuses_retain():
 def test_reads_only_forget_data_and_picks_the_smallest_eta_reaching_the_target(task):
     model, data = tiny_method_data("jit_zero_shot", task=task)
     asked = []
-    for kind in list(data.loaders):
-        factory = data.loaders[kind]
-        data.loaders[kind] = (lambda f, k: lambda *a, **o: (asked.append(k), f(*a, **o))[1])(
-            factory, kind)
+    for kind in ("forget", "retain", "union"):  # record which sets the method asks for
+        factory = getattr(data, kind)
+        setattr(data, kind, (lambda f, k: lambda *a, **o: (asked.append(k), f(*a, **o))[1])(
+            factory, kind))
     jit_zero_shot(model, data, torch.device("cpu"), **SMALL)
     assert set(asked) == {FORGET}
     chosen = data.extras["chosen"]

@@ -1,10 +1,12 @@
-"""Sweeps: the bash scripts end to end on tiny Fashion-MNIST files, resume after an interrupt,
-failures recorded and survived, concurrent writers, and every scripted flag accepted."""
+"""Sweeps: the command lines each script's grid produces, the settings they read where users
+edit them, the bash scripts end to end on tiny Fashion-MNIST files, resume after an interrupt,
+failures recorded and survived, and concurrent writers."""
 
 import io
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,9 +23,10 @@ import pretrain_model
 import results
 import sweep
 from methods import METHODS
+from scripts import sweep_grid
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+SCRIPTS = sorted((ROOT / "scripts").glob("*_exps_*.sh"))
 LIB = ROOT / "scripts" / "sweep_lib.bash"
 FULL = ROOT / "scripts" / "fashionmnist_fullclass_exps_cnn.sh"
 SUB = ROOT / "scripts" / "fashionmnist_subclass_exps_cnn.sh"
@@ -34,6 +37,10 @@ PARSERS = {  # entry point file -> (task, its parser)
     "forget_sub_class_main.py": ("sub_class", cli.build_parser("sub_class", 64, 42)),
     "forget_random_main.py": ("random", cli.build_parser("random", 128, 0)),
 }
+JIT_TABLES = {"full_class": forget_full_class_main.JIT, "sub_class": forget_sub_class_main.JIT,
+              "random": forget_random_main.JIT}
+# Stands in for sweep_lib.bash: prints what the script hands to the grid, one NUL-ended item each.
+ECHO_LIB = "sweep() { printf '%s\\0' \"$@\"; }\n"
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +64,36 @@ def script_env(**extra) -> dict:
     return env
 
 
-def dry_run(script: Path, *args: str, **extra) -> list[list[str]]:
-    """The command lines a script would run (DRY_RUN=1), split."""
-    out = subprocess.run(["bash", str(script), *args], env=script_env(DRY_RUN="1", **extra),
-                         capture_output=True, text=True, check=True, cwd="/")
-    return [shlex.split(line) for line in out.stdout.splitlines() if line.strip()]
+@pytest.fixture(scope="module")
+def declared(tmp_path_factory) -> dict[str, list[str]]:
+    """Each script's arguments to the grid (up to `--`), read by running it with a stand-in
+    sweep_lib.bash: what the script itself says, without a Python process per script."""
+    folder = tmp_path_factory.mktemp("scripts")
+    (folder / "sweep_lib.bash").write_text(ECHO_LIB)
+    arguments = {}
+    for script in SCRIPTS:
+        shutil.copy(script, folder / script.name)
+        out = subprocess.run(["bash", str(folder / script.name)], capture_output=True,
+                             check=True).stdout
+        items = [item.decode() for item in out.split(b"\0")[:-1]]
+        assert items[-1] == "--", script.name  # the published arguments follow
+        arguments[script.name] = items
+    return arguments
+
+
+def grid(declared, script: Path, *launch: str, **env) -> list[list[str]]:
+    """The command lines `script GPU SEED ...` runs, built in this process."""
+    environment = {key: str(value) for key, value in env.items()}
+    return sweep_grid.commands(
+        sweep_grid.parse([*declared[script.name], *launch], environment), environment)
+
+
+def value(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
 
 
 # ---------------------------------------------------------------------------------------------
-# The scripts as files
+# The scripts and the command lines of their grids
 
 
 def test_scripts_parse_and_are_executable():
@@ -83,41 +111,129 @@ def test_scripts_parse_and_are_executable():
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_generated_commands_parse(script):
-    """Every command line of every grid, with every optional flag switched on, parses; the
-    default arrays hold every method the registry offers for the task."""
-    commands = dry_run(script, "0", "1,2", DATA_DIR="/data", VIT_WEIGHTS="/vit",
-                       RETRAIN_PATH="r-{class}.pth")
+def test_generated_commands_parse(declared, script):
+    """Every command line of every grid, with every optional flag switched on, parses with its
+    entry point's parser; the grid holds every method the registry offers for the task, and
+    the network and dataset the script's name says."""
+    commands = grid(declared, script, "0", "1,2", DATA_DIR="/data", VIT_WEIGHTS="/vit",
+                    RETRAIN_PATH="r-{class}.pth", PYTHON="py", B="32", FINETUNE_EPOCHS="2")
     task = PARSERS[commands[0][1]][0]
     for argv in commands:
-        assert argv[0] == sys.executable
-        PARSERS[argv[1]][1].parse_args(argv[2:])  # exits (code 2) on an unknown flag or value
-        assert {"-gpu", "-data_dir", "-vit_weights"} <= set(argv)
-    methods = {argv[argv.index("-method") + 1] for argv in commands}
-    assert methods == {name for name, m in METHODS.items() if task in m.tasks}
-    assert {argv[argv.index("-seed") + 1] for argv in commands} == {"1", "2"}
+        assert argv[0] == "py"
+        args = PARSERS[argv[1]][1].parse_args(argv[2:])  # exits (code 2) on a bad flag or value
+        assert (args.gpu, args.data_dir, args.vit_weights, args.b) == (True, "/data", "/vit", 32)
+    methods = [value(argv, "-method") for argv in commands]
+    assert set(methods) == {name for name, m in METHODS.items() if task in m.tasks}
+    assert {value(argv, "-seed") for argv in commands} == {"1", "2"}
+    net = {"vgg": "VGG16", "vit": "ViT", "cnn": "CNN"}[script.stem.rsplit("_", 1)[1]]
+    assert {value(argv, "-net") for argv in commands} == {net}
+    dataset = value(commands[0], "-dataset").lower()
+    assert script.name.startswith(dataset.replace("4", "")), dataset
 
 
-def test_jit_settings_come_from_the_tables():
-    """CIFAR sweeps: published JiT (-jit_reference); Fashion-MNIST: the mains' current CNN row."""
-    for script, main in ((FULL, forget_full_class_main), (SUB, forget_sub_class_main),
-                         (RANDOM, forget_random_main)):
-        jit = dry_run(script, "cpu", "0", METHODS="lipschitz_forgetting")[0]
-        table = main.JIT["CNN"]
-        assert float(jit[jit.index("-sigma") + 1]) == table["sigma"]
-        assert float(jit[jit.index("-eta") + 1]) == table["eta"]
-        assert int(jit[jit.index("-n_samples") + 1]) == table["n_samples"]
-        assert "-jit_reference" not in jit and "-gpu" not in jit
-    cifar = dry_run(ROOT / "scripts" / "cifar100_fullclass_exps_vgg.sh", "0", "1",
-                    METHODS="lipschitz_forgetting", JIT_SIGMA="0.7")
-    assert len(cifar) == 5 and all("-jit_reference" in argv for argv in cifar)
-    assert cifar[0][cifar[0].index("-sigma") + 1] == "0.7"
-    assert cifar[0][cifar[0].index("-eta") + 1] == "3e-4"
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_jit_settings_come_from_the_main_files_tables(declared, script):
+    """σ, η, N are the task's main-file row for the script's network (no script default
+    overrides it); CIFAR grids run the published JiT (-jit_reference), Fashion-MNIST the
+    default form."""
+    (jit,) = grid(declared, script, "cpu", "0", METHODS="lipschitz_forgetting",
+                  CLASSES="rocket")
+    row = JIT_TABLES[PARSERS[jit[1]][0]][value(jit, "-net")]
+    assert float(value(jit, "-sigma")) == row["sigma"]
+    assert float(value(jit, "-eta")) == row["eta"]
+    assert int(value(jit, "-n_samples")) == row["n_samples"]
+    assert ("-jit_reference" in jit) == script.name.startswith("cifar")
+    assert "-gpu" not in jit
+
+
+def test_editing_a_jit_row_changes_the_dry_run(declared, tmp_path, monkeypatch, capsys):
+    """The grid reads the JiT table from the main file's text when it is built: an edited row
+    is what the next dry run prints."""
+    edited = (ROOT / "forget_full_class_main.py").read_text().replace(
+        '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)',
+        '"CNN": dict(sigma=0.75, eta=7e-5, n_samples=10)')
+    assert "eta=7e-5" in edited
+    (tmp_path / "forget_full_class_main.py").write_text(edited)
+    monkeypatch.setattr(sweep_grid, "ROOT", tmp_path)
+    env = {"DRY_RUN": "1", "METHODS": "lipschitz_forgetting", "PYTHON": "py"}
+    assert sweep_grid.main([*declared[FULL.name], "cpu", "3"], env) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line == ("py forget_full_class_main.py -net CNN -dataset FashionMNIST -classes 10 "
+                    "-method lipschitz_forgetting -forget_class Sneaker "
+                    "-weight_path checkpoints/CNN-FashionMNIST.pth -seed 3 "
+                    "-results results/results.jsonl -sigma 0.75 -eta 7e-05 -n_samples 10")
+
+
+def test_environment_overrides(declared):
+    """The documented variables replace what the script and the tables say."""
+    commands = grid(declared, ROOT / "scripts" / "cifar100_fullclass_exps_vgg.sh", "cpu", "5",
+                    "-eval_b", "64", PYTHON="py", METHODS="retrain, lipschitz_forgetting",
+                    CLASSES="Ankle boot, bag", WEIGHT_PATH="w.pth", RESULTS="out/r.jsonl",
+                    JIT_SIGMA="0.7", JIT_ETA="1e-3", JIT_N="5", RETRAIN_EPOCHS="3",
+                    RETRAIN_PATH="ckpt/{class}.pth", DATA_DIR="")
+    head = ["py", "forget_full_class_main.py", "-net", "VGG16", "-dataset", "Cifar100",
+            "-classes", "100", "-method"]
+    tail = ["-weight_path", "w.pth", "-seed", "5", "-results", "out/r.jsonl"]
+    assert commands == [
+        [*head, "retrain", "-forget_class", "Ankle boot", *tail, "-retrain_epochs", "3",
+         "-retrain_path", "ckpt/Ankle boot.pth", "-eval_b", "64"],
+        [*head, "lipschitz_forgetting", "-forget_class", "Ankle boot", *tail, "-sigma", "0.7",
+         "-eta", "1e-3", "-n_samples", "5", "-jit_reference", "-eval_b", "64"],
+        [*head, "retrain", "-forget_class", "bag", *tail, "-retrain_epochs", "3",
+         "-retrain_path", "ckpt/bag.pth", "-eval_b", "64"],
+        [*head, "lipschitz_forgetting", "-forget_class", "bag", *tail, "-sigma", "0.7",
+         "-eta", "1e-3", "-n_samples", "5", "-jit_reference", "-eval_b", "64"],
+    ]
+    assert sweep_grid.log_dir({"RESULTS": "out/r.jsonl"}) == Path("out/logs")
+    assert sweep_grid.log_dir({"RESULTS": "out/r.jsonl", "LOG_DIR": "L"}) == Path("L")
+
+
+def test_epochs_come_from_the_recipes_and_the_random_amount_from_the_script(declared):
+    """retrain: the published pretraining epochs (25 for VGG16 on CIFAR-10), retrain_reference:
+    the published retrain's (20); FORGET_COUNT replaces the script's fraction."""
+    script = ROOT / "scripts" / "cifar10_random_exps_vgg.sh"
+    commands = grid(declared, script, "0", "1", METHODS="retrain retrain_reference finetune")
+    assert [c[c.index("-method") + 1:] for c in commands] == [
+        ["retrain", "-forget_perc", "0.00165", "-weight_path", "VGG16Cifar10.pth", "-seed", "1",
+         "-results", "results/results.jsonl", "-retrain_epochs", "25"],
+        ["retrain_reference", "-forget_perc", "0.00165", "-weight_path", "VGG16Cifar10.pth",
+         "-seed", "1", "-results", "results/results.jsonl", "-retrain_epochs", "20"],
+        ["finetune", "-forget_perc", "0.00165", "-weight_path", "VGG16Cifar10.pth", "-seed", "1",
+         "-results", "results/results.jsonl"],
+    ]
+    (only,) = grid(declared, script, "0", "1", METHODS="baseline", FORGET_COUNT="7")
+    assert value(only, "-forget_count") == "7" and "-forget_perc" not in only
+
+
+@pytest.mark.parametrize("script, env, launch, message", [
+    (FULL, {"METHODS": "lipschitz, baseline"}, ["cpu", "0"], "not a full_class method: lipschitz"),
+    (RANDOM, {"METHODS": "emmn"}, ["cpu", "0"], "not a random method: emmn"),
+    (FULL, {"JOBS": "two"}, ["cpu", "0"], "JOBS must be a number"),
+    (FULL, {}, ["gpu0", "0"], "gpu0"),
+    (RANDOM, {"FORGET_PERC": "0.1", "FORGET_COUNT": "5"}, ["cpu", "0"], "not both"),
+])
+def test_bad_grid_input_exits_2_with_one_line(declared, capsys, script, env, launch, message):
+    assert sweep_grid.main([*declared[script.name], *launch], {"DRY_RUN": "1", **env}) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and len(out.err.splitlines()) == 1
+    assert out.err.startswith("error: ") and message in out.err, out.err
 
 
 def test_script_without_arguments_prints_usage():
     out = subprocess.run(["bash", str(FULL)], env=script_env(), capture_output=True, text=True)
-    assert out.returncode == 2 and "usage:" in out.stderr
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"usage: {FULL} GPU SEED"), out.stderr
+
+
+def test_script_dry_run_prints_its_grid(declared):
+    """The bash script, through sweep_lib.bash, prints the grid's lines and runs nothing."""
+    out = subprocess.run(["bash", str(SUB), "cpu", "0,1"], capture_output=True, text=True,
+                         cwd="/", env=script_env(DRY_RUN="1", METHODS="baseline,finetune"))
+    assert out.returncode == 0, out.stderr
+    expected = grid(declared, SUB, "cpu", "0,1", PYTHON=sys.executable,
+                    METHODS="baseline,finetune", FINETUNE_EPOCHS="1")
+    assert [shlex.split(line) for line in out.stdout.splitlines()] == expected
+    assert len(expected) == 4
 
 
 # ---------------------------------------------------------------------------------------------

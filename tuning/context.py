@@ -12,6 +12,7 @@ samples for the method's model and the retrained one, so their distance compares
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 from dataclasses import asdict, dataclass
 
@@ -19,9 +20,10 @@ import torch
 
 import datasets
 from errors import UsageError
-from methods import FORGET, RANDOM, RETAIN, SUB_CLASS, UNION, MethodData, get_method
+from methods import MethodData, get_method
 from models import build_model
 from models.checkpoint import load_checkpoint, load_into
+from tasks import RANDOM, SUB_CLASS
 from tuning import objective
 
 
@@ -145,30 +147,15 @@ class TuningContext:
 
     def method_data(self, method: str) -> MethodData:
         """What the pipeline would hand `method`, built on the tuning split."""
-        split, setup, images = self.split, self.setup, self.train_set
-
-        def loader(indices, subset=None, *, targets=None, batch_size=None, shuffle=False,
-                   augment=False):
-            chosen = indices if subset is None else indices[torch.as_tensor(subset)]
-            return datasets.BatchLoader(images, chosen, batch_size or setup.batch_size,
-                                        spec=self.spec, image_size=self.original.input_size,
-                                        shuffle=shuffle, augment=augment, seed=setup.seed,
-                                        targets=targets)
-
-        def union(retain_subset, **options):
-            return loader(torch.cat([split.forget, split.retain[retain_subset]]), **options)
-
-        sets = {FORGET: split.forget, RETAIN: split.retain}
+        split, setup = self.split, self.setup
+        no_test = torch.empty(0, dtype=torch.long)  # methods never see a test set
         return MethodData(
             method=method, task=setup.task, allowed=get_method(method, setup.task).data,
-            loaders={FORGET: lambda subset=None, **o: loader(split.forget, subset, **o),
-                     RETAIN: lambda subset=None, **o: loader(split.retain, subset, **o),
-                     UNION: union},
-            labels={k: images.labels[v] for k, v in sets.items()},
-            fine_labels={k: images.fine_labels[v] for k, v in sets.items()},
-            num_classes=setup.num_classes, forget_class=split.forget_label,
-            new_model=lambda: build_model(setup.net, setup.num_classes),
-            valid_range=datasets.valid_range(self.spec), seed=setup.seed,
+            train_set=self.train_set,
+            split=datasets.Split(split.forget, split.retain, no_test, no_test),
+            batch_size=setup.batch_size, spec=self.spec, image_size=self.original.input_size,
+            seed=setup.seed, num_classes=setup.num_classes, forget_class=split.forget_label,
+            new_model=functools.partial(build_model, setup.net, setup.num_classes),
             extras={"forget_description": split.description},
         )
 
