@@ -68,7 +68,12 @@ def main(argv=None) -> int:
         model_options={"weights": args.vit_weights} if args.vit_weights else None,
         train_subset=args.train_subset, augment=not args.no_augment, store=args.store,
         skip_done=args.skip_done))
-    if world.is_main and not summary.get("skipped"):
+    if world.is_main and summary.get("skipped"):
+        # the sweep's marker (sweep.SKIPPED_MARKER): this command needed no work. Logged here,
+        # not in pretraining, where a forgetting run's store lookup is part of a run that works.
+        logging.getLogger("pretrain").info("already recorded in %s; skipped",
+                                           summary["checkpoint"])
+    elif world.is_main:
         print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "
               f"after {summary['epochs']} epochs)")
     return 0

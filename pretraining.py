@@ -111,7 +111,7 @@ def pretrain(config: PretrainConfig) -> dict:
         preflight.writable_file(out, "checkpoint")
         if config.skip_done and out.exists():
             if finished_epochs(out, config, epochs) >= epochs:
-                log.info("already recorded in %s (%d epochs); skipped", out, epochs)
+                log.info("%s is finished (%d epochs)", out, epochs)
                 return {"checkpoint": str(out), "acc_test": load_checkpoint(out)[1].get("acc_test"),
                         "epochs": epochs, "skipped": True}
             config = dataclasses.replace(config, resume=True)
@@ -121,8 +121,8 @@ def pretrain(config: PretrainConfig) -> dict:
     if world.is_main:
         store.check_writable()
     found = store.find(recipe)
-    if found is not None:  # the sweep's marker: this run needed no work
-        log.info("already recorded in %s (model store); skipped", found)
+    if found is not None:
+        log.info("model store hit: %s", found)
     if world.size > 1:
         return _distributed_store_training(config, epochs, recipe, store, world)
     path = store.ensure(recipe, lambda partial: _train(
