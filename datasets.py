@@ -1,6 +1,6 @@
 """Datasets: the DATASETS registry, class names, the three splits and the batched loader.
 
-Images are decoded once (data_formats.py) and held as uint8 tensors [N, 3, H, W]. Batches go
+Images are decoded once (unlearn/data_formats.py) and held as uint8 tensors [N, 3, H, W]. Batches go
 through the published pipeline as batched tensor ops, in the published order (deviation D8,
 docs/deviations.md):
     uint8 -> /255 (ToTensor) -> [augmentation] -> Normalize(mean, std) -> Resize(image_size)
@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-import data_formats
-from errors import UsageError
+from unlearn import data_formats
+from unlearn.errors import UsageError
 
 # Normalisation statistics. The published code uses the CIFAR-100 ones for every dataset,
 # CIFAR-10 and Pins included; Fashion-MNIST (not in the published code) gets its own.

@@ -6,7 +6,7 @@
 
 import sys
 
-from cli import forget_main, guarded
+from unlearn.cli import forget_main, guarded
 
 # JiT settings per network, as users edit them here. σ: noise std in normalised input units;
 # η: SGD learning rate; N: noisy copies per forget sample. -sigma/-eta/-n_samples override.
@@ -18,7 +18,7 @@ JIT = {
 }
 
 # Tables of other methods' settings may sit here too ({method: {network: values}}); the
-# defaults of every method are declared beside it in methods/.
+# defaults of every method are declared beside it in unlearn/methods/.
 TABLES = {"lipschitz_forgetting": JIT}
 
 

@@ -10,7 +10,7 @@ Df is the accuracy on the forgotten training samples, and retain-test is the who
 
 import sys
 
-from cli import forget_main, guarded
+from unlearn.cli import forget_main, guarded
 
 # JiT settings per network (σ noise std, η SGD learning rate, N noisy copies); edit here.
 JIT = {
@@ -20,7 +20,7 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=5e-5, n_samples=25),  # full-class demo value, not retuned
 }
 
-# Other methods' defaults are declared beside each method in methods/.
+# Other methods' defaults are declared beside each method in unlearn/methods/.
 TABLES = {"lipschitz_forgetting": JIT}
 
 

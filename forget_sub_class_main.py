@@ -9,7 +9,7 @@ The task label stays the coarse one: on CIFAR-20, forgetting `rocket` keeps `veh
 
 import sys
 
-from cli import forget_main, guarded
+from unlearn.cli import forget_main, guarded
 
 # JiT settings per network (σ noise std, η SGD learning rate, N noisy copies); edit here.
 JIT = {
@@ -19,7 +19,7 @@ JIT = {
     "CNN": dict(sigma=0.5, eta=5e-5, n_samples=25),  # full-class demo value, not retuned
 }
 
-# Other methods' defaults are declared beside each method in methods/.
+# Other methods' defaults are declared beside each method in unlearn/methods/.
 TABLES = {"lipschitz_forgetting": JIT}
 
 

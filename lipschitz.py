@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from devices import use_channels_last_on_cpu
-from errors import UsageError
+from unlearn.devices import use_channels_last_on_cpu
+from unlearn.errors import UsageError
 
 CLAMPS = ("data_range", "batch", "none")
 REDUCTIONS = ("sum", "mean")

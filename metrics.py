@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-import tasks
-from attacks.population import attack_power, matched_nonmembers, population_attacks
-from attacks.roc import DEFAULT_FPRS, check_fprs
-from devices import use_channels_last_on_cpu
-from errors import UsageError
+from unlearn import tasks
+from unlearn.attacks.population import attack_power, matched_nonmembers, population_attacks
+from unlearn.attacks.roc import DEFAULT_FPRS, check_fprs
+from unlearn.devices import use_channels_last_on_cpu
+from unlearn.errors import UsageError
 
 # This tool's key -> the name the published code logs. Both forget accuracies are its "Df":
 # full/sub-class log the forget *test* accuracy, the random task the forget *train* accuracy.
@@ -183,7 +183,7 @@ def evaluate(
     test_classes, class_names: the class of each test sample for the per-class accuracies
     (default: its label) and the names of those classes (default: the index as text).
     logits_out: a dict that receives the "test" and "forget_train" logits, for measures that
-    compare this model's outputs with other models' (closeness.py).
+    compare this model's outputs with other models' (unlearn/closeness.py).
 
     attacks: add the population membership attacks (attacks.population) on the same logits:
     attack_<loss|confidence|entropy|entropy_lr>_{auc, tpr_at_fpr_<x>pct} for the forget-train

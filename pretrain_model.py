@@ -12,10 +12,10 @@ import logging
 import sys
 
 import datasets
-import distributed
-from cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from models import MODELS
-from pretraining import PretrainConfig, pretrain
+from unlearn import distributed
+from unlearn.cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
+from unlearn.pretraining import PretrainConfig, pretrain
 
 
 @functools.partial(guarded, resume_hint=PRETRAIN_RESUME_HINT)

@@ -25,7 +25,6 @@ import time
 import torch
 
 import datasets
-import experiment
 import metrics
 from bench.bench_eval import load_data
 from bench.bench_eval import load_model as load_eval_model
@@ -42,6 +41,7 @@ from bench.common import (
     subset,
     write_json,
 )
+from unlearn import experiment
 
 
 def make_split(task: str, dataset: str, train_set, test_set, forget_class: int, count: int):
@@ -54,7 +54,7 @@ def make_split(task: str, dataset: str, train_set, test_set, forget_class: int, 
 
 def attack_step_seconds(model, device, loaders, split, args) -> list[float]:
     """Seconds of the attacks' arithmetic alone on logits inferred once, as evaluate does it."""
-    from attacks.population import entropies, matched_nonmembers, population_attacks
+    from unlearn.attacks.population import entropies, matched_nonmembers, population_attacks
 
     outputs = {name: metrics.predict(model, loader, device) for name, loader in loaders.items()}
     (test, test_y), (retain, _), (forget, forget_y) = (

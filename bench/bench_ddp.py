@@ -48,10 +48,10 @@ def _worker(rank: int, size: int, port: int, args: dict, times) -> None:
 
     sys.path.insert(0, str(ROOT))
     import datasets
-    import distributed
-    from experiment import seed_everything
     from models import build_model
-    from training import TrainSettings, constant_schedule, train
+    from unlearn import distributed
+    from unlearn.experiment import seed_everything
+    from unlearn.training import TrainSettings, constant_schedule, train
 
     apply_threads(args["threads"])
     world = distributed.world_from_env()

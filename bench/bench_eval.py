@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 
 import datasets
-import experiment
 import metrics
 from bench import literal
 from bench.common import (
@@ -49,6 +48,7 @@ from bench.common import (
     subset,
     write_json,
 )
+from unlearn import experiment
 
 
 def load_data(args) -> tuple[str | None, str]:

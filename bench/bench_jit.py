@@ -42,10 +42,10 @@ from bench.common import (
     write_json,
 )
 from bench.literal import literal_jit
-from devices import use_channels_last_on_cpu
 from lipschitz import JitOptions, lipschitz_forgetting
 from models import build_model
 from models.vit import tiny_vit_config
+from unlearn.devices import use_channels_last_on_cpu
 
 SIGMA = {"VGG16": 0.5, "ViT": 0.8, "CNN": 0.5}  # published σ per network (CNN: the tool's)
 SMALL_VIT = {"hidden_size": 192, "num_hidden_layers": 6, "num_attention_heads": 3,

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import forget_full_class_main
-import results
 from bench.common import (
     DEFAULT_CACHE,
     TRAINED_CNN,
@@ -47,6 +46,7 @@ from bench.common import (
     spread,
     write_json,
 )
+from unlearn import results
 
 PAIRS = {"TestAcc": "acc_test", "RetainTestAcc": "acc_retain_test", "Df": "acc_forget_test",
          "MIA": "mia"}

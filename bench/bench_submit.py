@@ -23,8 +23,7 @@ from bench.common import emit, write_json
 
 
 def timed_sweep(kind: str, runs: int, pack: int, folder: Path) -> float:
-    import cluster
-    import sweep
+    from unlearn import cluster, sweep
 
     commands = [["true", f"run{i}"] for i in range(runs)]
     quiet = io.StringIO()

@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     apply_threads(args.threads)
     from pathlib import Path
 
-    from tuning.context import TuningContext, TuningSetup
-    from tuning.split_gate import blocked_test_split
+    from unlearn.tuning.context import TuningContext, TuningSetup
+    from unlearn.tuning.split_gate import blocked_test_split
 
     data, original, retrained = models(Path(args.cache), args.n_train)
     device = torch.device("cpu")

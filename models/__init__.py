@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from torch import nn
 
-from errors import UsageError
 from models.cnn import CNN
 from models.resnet import ResNet18
 from models.vgg import VGG16
 from models.vit import ViT
+from unlearn.errors import UsageError
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "VGG16": VGG16,  # published name; really VGG11 without batch-norm

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from errors import UsageError
+from unlearn.errors import UsageError
 
 FORMAT = "unlearn-checkpoint-v1"
 BARE_FORMAT = "bare-state-dict"  # meta["format"] for files written by the published code

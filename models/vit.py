@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from errors import UsageError
+from unlearn.errors import UsageError
 
 if TYPE_CHECKING:
     from transformers import ViTConfig

@@ -12,13 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import forget_full_class_main
+import pretrain_model
+from unlearn import report, results
 
-import forget_full_class_main  # noqa: E402
-import pretrain_model  # noqa: E402
-import report  # noqa: E402
-import results  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 NET, DATASET, CLASSES, FORGET = "CNN", "FashionMNIST", "10", "Sneaker"
 METHODS = ["baseline", "retrain", "finetune", "lipschitz_forgetting", "jit_zero_shot"]

@@ -1,7 +1,8 @@
-"""The pretraining commands of a study's model pools, one per line, for sweep.py.
+"""The pretraining commands of a study's model pools, one per line, for unlearn/sweep.py.
 
     python scripts/pool.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
-        --forget Sneaker,Shirt,Coat --retrains 3 --regime memorise | python sweep.py --gpus cpu
+        --forget Sneaker,Shirt,Coat --retrains 3 --regime memorise \\
+        | python -m unlearn.sweep --gpus cpu
 
 Originals: one model per pretraining seed. Retrains: for every forget class, K models trained
 without it, with seeds model_store.retrain_seed(k); they serve every original's cell of that
@@ -14,12 +15,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from model_store import retrain_seed  # noqa: E402
-from recipes import REGIMES, regime_flags  # noqa: E402
+from unlearn.model_store import retrain_seed
+from unlearn.recipes import REGIMES, regime_flags
 
 
 def pool_commands(net: str, dataset: str, classes: int, originals: list[int],

@@ -1,8 +1,8 @@
-"""The forgetting commands of a study, one per line, for sweep.py.
+"""The forgetting commands of a study, one per line, for unlearn/sweep.py.
 
     python scripts/study_runs.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
         --forget Shirt,Coat,Sneaker --retrains 3 --regime memorise --store STORE \\
-        --results R.jsonl | python sweep.py --gpus cpu --jobs 2
+        --results R.jsonl | python -m unlearn.sweep --gpus cpu --jobs 2
 
 A study is I original models (pretraining seeds, from the model store) x forget classes x J
 unlearning seeds of every method, plus the K stored retrains of each (original, class) cell
@@ -19,13 +19,11 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from methods import METHODS  # noqa: E402
-from model_store import ModelStore  # noqa: E402
-from pretraining import PretrainConfig, training_recipe  # noqa: E402
-from recipes import REGIMES  # noqa: E402
-from tasks import FULL_CLASS  # noqa: E402
+from unlearn.methods import METHODS
+from unlearn.model_store import ModelStore
+from unlearn.pretraining import PretrainConfig, training_recipe
+from unlearn.recipes import REGIMES
+from unlearn.tasks import FULL_CLASS
 
 
 def original_path(net: str, dataset: str, classes: int, seed: int, regime: str,

@@ -1,5 +1,5 @@
 """The grid behind every sweep script: methods x forget classes x seeds as entry-point command
-lines, handed to sweep.py (one job per device, resumable) or printed with DRY_RUN=1.
+lines, handed to unlearn/sweep.py (one job per device, resumable) or printed with DRY_RUN=1.
 
 Each scripts/*_exps_*.sh names its grid and runs this module through sweep_lib.bash:
 
@@ -15,7 +15,7 @@ device, or cpu) and SEED (one, or a list such as 1,2,3), then flags added to eve
 The settings passed explicitly are read where users edit them, when the grid is built, so a
 sweep never runs stale values: JiT's sigma, eta, N from the JIT table of the task's
 forget_*_main.py (its source text: an edit there changes the next grid), the retrain epochs
-from recipes.py, the methods from the registry (every method of the task). Anything else is
+from unlearn/recipes.py, the methods from the registry (every method of the task). Anything else is
 the entry point's own default.
 
 Environment (all optional; relative paths are relative to the repository root):
@@ -29,7 +29,7 @@ Environment (all optional; relative paths are relative to the repository root):
   CLASSES       forget classes instead of the script's (comma separated)
   FORGET_PERC, FORGET_COUNT          random task: the amount instead of the script's
   JIT_SIGMA, JIT_ETA, JIT_N          JiT's sigma, eta, N instead of the table's
-  RETRAIN_EPOCHS, REFERENCE_EPOCHS   epochs of retrain / retrain_reference instead of recipes.py's
+  RETRAIN_EPOCHS, REFERENCE_EPOCHS   epochs of retrain / retrain_reference instead of the recipe's
   FINETUNE_EPOCHS, B                 finetune epochs, batch size -b (default: the entry point's)
   RETRAIN_PATH  retrained checkpoint for -method retrain ({class} is replaced by the class)
   DRY_RUN=1     print the command lines instead of running them
@@ -49,11 +49,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import recipes
-import sweep
-import tasks
-from errors import UsageError
-from methods.registration import methods_for
+from unlearn import recipes, sweep, tasks
+from unlearn.errors import UsageError
+from unlearn.methods.registration import methods_for
 
 ROOT = Path(__file__).resolve().parent.parent  # the entry points and their tables
 JIT = "lipschitz_forgetting"
@@ -88,7 +86,7 @@ class Grid:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.sweep_grid", allow_abbrev=False,
-        description="Build a sweep's command lines and run them with sweep.py.",
+        description="Build a sweep's command lines and run them with unlearn/sweep.py.",
         epilog="Other single-dash flags before -- go to every run as they are.")
     parser.add_argument("main", help="entry point, e.g. forget_full_class_main.py")
     parser.add_argument("-net", required=True)
@@ -118,7 +116,7 @@ def split_list(text: str, separators: str) -> list[str]:
 
 
 def task_methods(task: str) -> list[str]:
-    """Every method declared for `task` (methods/*.py), in the registry's order."""
+    """Every method declared for `task` (unlearn/methods/*.py), in the registry's order."""
     return methods_for(task)
 
 

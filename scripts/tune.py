@@ -18,17 +18,14 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import datasets  # noqa: E402
-from cli import Parser  # noqa: E402
-from errors import UsageError  # noqa: E402
-from tuning import table  # noqa: E402
-from tuning.context import TuningSetup  # noqa: E402
-from tuning.run_tuning import MAIN_OF_TASK, TuningRequest, request_space, tune  # noqa: E402
-from tuning.space import parse_override  # noqa: E402
+import datasets
+from unlearn.cli import Parser
+from unlearn.errors import UsageError
+from unlearn.tuning import table
+from unlearn.tuning.context import TuningSetup
+from unlearn.tuning.run_tuning import MAIN_OF_TASK, TuningRequest, request_space, tune
+from unlearn.tuning.space import parse_override
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +74,7 @@ def stored_retrain(args) -> str:
     if args.store is None:
         raise UsageError("give --retrained PATH, or --store DIR holding the retrained model")
     from models.checkpoint import load_checkpoint
-    from pretraining import original_recipe, stored_retrains
+    from unlearn.pretraining import original_recipe, stored_retrains
     _, meta = load_checkpoint(args.weights)
     recipe = original_recipe(meta, args.weights)
     return str(stored_retrains(recipe, args.task, args.tune_class, 1, args.store,

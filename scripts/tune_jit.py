@@ -16,18 +16,15 @@ accuracy within `--forget-gap` points of the retrained model's, retained accurac
 import argparse
 import copy
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-import datasets  # noqa: E402
-import metrics  # noqa: E402
-from errors import UsageError  # noqa: E402
-from lipschitz import JitOptions, lipschitz_forgetting  # noqa: E402
-from models import build_model  # noqa: E402
-from models.checkpoint import load_checkpoint, load_into  # noqa: E402
+import datasets
+import metrics
+from lipschitz import JitOptions, lipschitz_forgetting
+from models import build_model
+from models.checkpoint import load_checkpoint, load_into
+from unlearn.errors import UsageError
 
 
 def test_scores(model, test_loader, forget_mask, device) -> tuple[float, float]:

@@ -1,11 +1,10 @@
-"""Test set-up: repo root importable, one CPU thread, no network-facing logging."""
+"""Test set-up: one CPU thread, no network-facing logging. (The repository root and tests/
+are importable through pytest's `pythonpath` setting in pyproject.toml.)"""
 
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # Tests must never reach a network or a wandb account.
 os.environ.setdefault("WANDB_MODE", "disabled")

@@ -7,10 +7,10 @@ import functools
 import torch
 
 import datasets
-import tasks
-from methods import FORGET, METHODS, RETAIN, MethodData
-from methods.registration import RUN_BATCH_SIZE, Recipe, declared_defaults
 from models import build_model
+from unlearn import tasks
+from unlearn.methods import FORGET, METHODS, RETAIN, MethodData
+from unlearn.methods.registration import RUN_BATCH_SIZE, Recipe, declared_defaults
 
 NUM_CLASSES = 3
 PER_CLASS = 20

@@ -8,7 +8,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from methods.base import MethodData
+from unlearn.methods.base import MethodData
 
 
 def weights(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from memorising_models import logits_of, memorise, random_data
 
-from attacks.confidence import logit_scaled_confidence
-from attacks.forget_quality import forget_quality
-from attacks.lira import fit_gaussians, likelihood_ratio_scores, ulira
-from errors import UsageError
+from unlearn.attacks.confidence import logit_scaled_confidence
+from unlearn.attacks.forget_quality import forget_quality
+from unlearn.attacks.lira import fit_gaussians, likelihood_ratio_scores, ulira
+from unlearn.errors import UsageError
 
 
 def test_logit_scaled_confidence_hand_computed():

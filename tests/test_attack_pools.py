@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from attacks import pools
-from attacks.confidence import logit_scaled_confidence
-from errors import UsageError
-from model_store import ModelStore, TrainingRecipe
 from models import build_model
 from models.checkpoint import save_checkpoint
+from unlearn.attacks import pools
+from unlearn.attacks.confidence import logit_scaled_confidence
+from unlearn.errors import UsageError
+from unlearn.model_store import ModelStore, TrainingRecipe
 
 IDENTITY = {"net": "CNN", "dataset": "FashionMNIST", "num_classes": 10}
 

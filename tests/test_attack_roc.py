@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from attacks.roc import check_fprs, fpr_label, roc_summary
-from errors import UsageError
+from unlearn.attacks.roc import check_fprs, fpr_label, roc_summary
+from unlearn.errors import UsageError
 
 
 def test_perfect_separation():

@@ -20,10 +20,10 @@ import forget_full_class_main
 import forget_random_main
 import forget_sub_class_main
 import pretrain_model
-import results
-from methods import METHODS
 from models import build_model
 from models.checkpoint import save_checkpoint
+from unlearn import results
+from unlearn.methods import METHODS
 
 MAINS = {"full": forget_full_class_main.main, "sub": forget_sub_class_main.main,
          "random": forget_random_main.main, "pretrain": pretrain_model.main}

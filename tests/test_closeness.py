@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-import closeness
 import metrics
-from errors import UsageError
+from unlearn import closeness
+from unlearn.errors import UsageError
 
 BIG = 1000.0  # exp(-1000) is 0 in float64: a logit row [0, -BIG] is the distribution [1, 0]
 

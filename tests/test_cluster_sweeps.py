@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from data_files import write_fashion_mnist
 
-import cluster
 import pretrain_model
-import sweep
-from errors import UsageError
+from unlearn import cluster, sweep
+from unlearn.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,11 +98,12 @@ def test_packed_debug_sweep_runs_each_command_once_with_its_own_log(fake, tmp_pa
 
 
 def test_local_executor_sweep_interrupted_then_resumed(fake, tmp_path):
-    """sweep.py --executor submitit-local --pack 2: Ctrl-C (SIGINT) while a pack hangs cancels
+    """python -m unlearn.sweep --executor submitit-local --pack 2: Ctrl-C (SIGINT) while a pack
+    hangs cancels
     the unfinished job (130, "not run"); the same command again runs only what is missing."""
     _, record = fake
     names = ["a", "b", "hang", "c", "d"]  # packs [a, b] [hang, c] [d]
-    argv = [sys.executable, str(ROOT / "sweep.py"),
+    argv = [sys.executable, "-m", "unlearn.sweep",
             *sweep_argv(tmp_path, names, "--executor", "submitit-local", "--pack", "2")]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

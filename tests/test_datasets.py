@@ -1,4 +1,4 @@
-"""datasets.py / data_formats.py: on-disk formats, class names, splits and the batched loader."""
+"""datasets.py, unlearn/data_formats.py: formats, class names, splits and the batched loader."""
 
 import gzip
 import pickle
@@ -18,7 +18,6 @@ from data_files import (
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-import data_formats
 import datasets
 from datasets import (
     DATASETS,
@@ -34,7 +33,8 @@ from datasets import (
     sub_class_split,
     valid_range,
 )
-from errors import UsageError
+from unlearn import data_formats
+from unlearn.errors import UsageError
 
 # ---------------------------------------------------------------- on-disk formats
 

@@ -20,15 +20,14 @@ import pytest
 import torch
 from cli_fixtures import TINY_DATASETS, invoke, make_world, pretrain_args, rows
 
-import devices
 import forget_full_class_main
 import forget_random_main
 import forget_sub_class_main
 import forget_subclass_main
-import methods
 import pretrain_model
-from methods import METHODS
 from models.checkpoint import load_checkpoint
+from unlearn import devices, methods
+from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 

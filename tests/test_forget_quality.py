@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from attacks.forget_quality import EPSILON_CAP, bin_points, example_epsilon, forget_quality
-from errors import UsageError
+from unlearn.attacks.forget_quality import EPSILON_CAP, bin_points, example_epsilon, forget_quality
+from unlearn.errors import UsageError
 
 DELTA = 1e-5
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from method_fixtures import tiny_method_data
 
-from errors import UsageError
-from methods import FORGET, METHODS, DataAccessError
-from methods.jit_zero_shot import eta_ladder, holdout_split, jit_zero_shot
+from unlearn.errors import UsageError
+from unlearn.methods import FORGET, METHODS, DataAccessError
+from unlearn.methods.jit_zero_shot import eta_ladder, holdout_split, jit_zero_shot
 
 SMALL = dict(sigma=0.5, n_samples=2, eta_min=1e-4, eta_max=1.0, eta_factor=10.0,
              refine_steps=2)

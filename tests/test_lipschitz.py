@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from errors import UsageError
 from lipschitz import (
     JitOptions,
     lipschitz_forgetting,
@@ -16,6 +15,7 @@ from lipschitz import (
     reference_options,
     repetitions_per_forward,
 )
+from unlearn.errors import UsageError
 
 SHAPE = (3, 4, 4)  # tiny images [C, H, W]
 LO = torch.tensor([-1.0, -0.8, -1.2], dtype=torch.float64)  # per-channel valid range

@@ -14,15 +14,14 @@ from pathlib import Path
 import pytest
 from cli_fixtures import invoke, make_world, rows
 
-import cli
 import forget_full_class_main
 import forget_sub_class_main
-import report
-from errors import UsageError
-from methods import METHODS, registry
-from methods.__main__ import markdown_table
-from methods.hyperparameters import main_tables, resolve, table_for
-from methods.registration import (
+from unlearn import cli, report
+from unlearn.errors import UsageError
+from unlearn.methods import METHODS, registry
+from unlearn.methods.__main__ import markdown_table
+from unlearn.methods.hyperparameters import main_tables, resolve, table_for
+from unlearn.methods.registration import (
     ALL_TASKS,
     FORGET,
     RUN_BATCH_SIZE,
@@ -36,10 +35,10 @@ from methods.registration import (
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A whole new method, as a user would add it: this text is the file methods/toy_forgetting.py.
+# A whole new method, as a user would add it: the file unlearn/methods/toy_forgetting.py.
 TOY_SOURCE = '''"""Toy forgetting: scale every weight once per forget batch (adding a method)."""
 
-from methods.registration import FORGET, FULL_CLASS, register_method
+from unlearn.methods.registration import FORGET, FULL_CLASS, register_method
 
 
 @register_method(
@@ -82,7 +81,7 @@ def test_report_order_and_task_lists_follow_the_declarations():
 
 
 def test_declarations_are_read_without_torch():
-    code = ("import sys, report, options_added_later, methods.hyperparameters; "
+    code = ("import sys, report, stable_keys, methods.hyperparameters; "
             "from methods.registration import declared; declared(); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -341,7 +340,7 @@ def test_a_registered_toy_method_runs_through_an_entry_point(toy_registered, fas
 
 
 def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_path):
-    """A copy of the repository plus methods/toy_forgetting.py: the method is listed for its
+    """A copy of the repository plus unlearn/methods/toy_forgetting.py: the method is listed for its
     task, ordered by the report, in the README table output and in a sweep's dry run."""
     copy = tmp_path / "repo"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
@@ -354,13 +353,14 @@ def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_pat
         return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True,
                               check=True).stdout
 
-    assert output(sys.executable, "-m", "methods", "list", "--task", "full_class"
+    assert output(sys.executable, "-m", "unlearn.methods", "list", "--task", "full_class"
                   ).split()[-2:] == ["jit_zero_shot", "toy_forgetting"]
-    assert "toy_forgetting" not in output(sys.executable, "-m", "methods", "list", "--task",
+    assert "toy_forgetting" not in output(sys.executable, "-m", "unlearn.methods", "list", "--task",
                                           "random").split()
-    assert "| `toy_forgetting` | forget | full |" in output(sys.executable, "-m", "methods",
+    assert "| `toy_forgetting` | forget | full |" in output(sys.executable, "-m", "unlearn.methods",
                                                            "table")
-    order = output(sys.executable, "-c", "import report; print(report.METHOD_ORDER[-1])")
+    order = output(sys.executable, "-c",
+                   "from unlearn import report; print(report.METHOD_ORDER[-1])")
     assert order.strip() == "toy_forgetting"
     sweep = output("bash", "scripts/fashionmnist_fullclass_exps_cnn.sh", "cpu", "0")
     assert any("-method toy_forgetting" in line for line in sweep.splitlines())

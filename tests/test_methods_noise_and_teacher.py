@@ -10,24 +10,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import methods.emmn as emmn_module
-import methods.unsir as unsir_module
-from errors import UsageError
-from methods.amnesiac import amnesiac, relabel
-from methods.bad_teacher import bad_teacher_loss, blindspot, unlearning_selection
-from methods.base import FORGET, RETAIN, DataAccessError
-from methods.emmn import emmn
-from methods.noise import NoisyLoader, images_used, learn_noise
-from methods.retrain_reference import (
+import unlearn.methods.emmn as emmn_module
+import unlearn.methods.unsir as unsir_module
+from models import build_model
+from tests.method_fixtures import NUM_CLASSES, task_defaults, tiny_images, tiny_method_data
+from tests.model_checks import changed, finite, weights, zero_shot
+from unlearn.errors import UsageError
+from unlearn.methods.amnesiac import amnesiac, relabel
+from unlearn.methods.bad_teacher import bad_teacher_loss, blindspot, unlearning_selection
+from unlearn.methods.base import FORGET, RETAIN, DataAccessError
+from unlearn.methods.emmn import emmn
+from unlearn.methods.noise import NoisyLoader, images_used, learn_noise
+from unlearn.methods.retrain_reference import (
     fit_one_cycle_schedule,
     reset_direct_children,
     retrain_reference,
 )
-from methods.unlearning_cycle import fit_one_unlearning_cycle
-from methods.unsir import first_per_class, unsir
-from models import build_model
-from tests.method_fixtures import NUM_CLASSES, task_defaults, tiny_images, tiny_method_data
-from tests.model_checks import changed, finite, weights, zero_shot
+from unlearn.methods.unlearning_cycle import fit_one_unlearning_cycle
+from unlearn.methods.unsir import first_per_class, unsir
 
 CPU = torch.device("cpu")
 

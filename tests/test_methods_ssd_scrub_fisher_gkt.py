@@ -7,14 +7,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from methods.fisher import fisher_accumulators, fisher_accumulators_batch1, fisher_forgetting
-from methods.gkt import gkt
-from methods.scrub import distill_kl, scrub, scrub_phases
-from methods.ssd import RETAIN_THEN_FORGET, SHUFFLED, full_training_batches, ssd_tuning
 from models import build_model
 from models.vit import tiny_vit_config
 from tests.method_fixtures import task_defaults, tiny_method_data
 from tests.model_checks import changed, finite, weights, zero_shot
+from unlearn.methods.fisher import (
+    fisher_accumulators,
+    fisher_accumulators_batch1,
+    fisher_forgetting,
+)
+from unlearn.methods.gkt import gkt
+from unlearn.methods.scrub import distill_kl, scrub, scrub_phases
+from unlearn.methods.ssd import RETAIN_THEN_FORGET, SHUFFLED, full_training_batches, ssd_tuning
 
 CPU = torch.device("cpu")
 
@@ -148,7 +152,7 @@ def test_gkt_stops_when_the_gate_rejects_everything(caplog):
 
 
 def test_gkt_is_full_class_only():
-    from errors import UsageError
+    from unlearn.errors import UsageError
 
     model, data = tiny_method_data("gkt", task="random")
     with pytest.raises(UsageError):
@@ -189,7 +193,7 @@ def test_forward_with_activations_gives_the_real_logits(name, options, count):
 
 
 def test_gkt_kl_is_the_elementwise_mean():
-    from methods.gkt import kl_mean
+    from unlearn.methods.gkt import kl_mean
 
     student, teacher = torch.randn(4, 3), torch.randn(4, 3)
     p_t = F.softmax(teacher, dim=1)

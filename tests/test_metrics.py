@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from errors import UsageError
 from metrics import (
     REFERENCE_NAMES,
     accuracy,
@@ -16,6 +15,7 @@ from metrics import (
     predict,
     reference_view,
 )
+from unlearn.errors import UsageError
 
 
 class LogitsAreInputs(nn.Module):

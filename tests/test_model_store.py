@@ -14,12 +14,12 @@ import pytest
 from cli_fixtures import invoke, make_world, pretrain_args, rows
 
 import forget_full_class_main
-import model_store
 import pretrain_model
-from errors import UsageError
-from model_store import ModelStore, TrainingRecipe, retrain_seed
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
+from unlearn import model_store
+from unlearn.errors import UsageError
+from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
 
 RECIPE = TrainingRecipe(net="CNN", dataset="FashionMNIST", num_classes=10, seed=0, epochs=1,
                         batch_size=32, warm=0)

@@ -10,7 +10,6 @@ import numpy
 import pytest
 import torch
 
-from errors import UsageError
 from models import MODELS, build_model
 from models.checkpoint import (
     BARE_FORMAT,
@@ -21,6 +20,7 @@ from models.checkpoint import (
     save_checkpoint,
 )
 from models.vit import WEIGHTS_ENV, tiny_vit_config
+from unlearn.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 META = {"arch": "CNN", "num_classes": 10, "dataset": "FashionMNIST"}

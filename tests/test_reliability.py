@@ -27,20 +27,22 @@ import torch
 from cli_fixtures import file_state, invoke, make_world, pretrain_args, rows
 from data_files import write_cifar10, write_cifar100, write_pins
 
-import claims
 import datasets
-import experiment
 import forget_full_class_main
 import forget_random_main
-import original_model
-import preflight
 import pretrain_model
-import pretraining
-import report
-import results
-import sweep
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
+from unlearn import (
+    claims,
+    experiment,
+    original_model,
+    preflight,
+    pretraining,
+    report,
+    results,
+    sweep,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -329,7 +331,7 @@ def test_two_identical_sweeps_started_together_do_each_run_once(world, tmp_path)
                     *full(world, store, forget=forget)]) + "\n"
         for forget in ("Trouser", "Sneaker")))
     env = dict(os.environ, WANDB_MODE="disabled", OMP_NUM_THREADS="1")
-    sweeps = [subprocess.Popen([sys.executable, str(ROOT / "sweep.py"), str(listing),
+    sweeps = [subprocess.Popen([sys.executable, "-m", "unlearn.sweep", str(listing),
                                 "--log-dir", str(tmp_path / f"logs{i}")], env=env,
                                stdout=subprocess.PIPE, text=True) for i in range(2)]
     outputs = [s.communicate()[0] for s in sweeps]

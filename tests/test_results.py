@@ -3,7 +3,7 @@
 import logging
 import multiprocessing
 
-import results
+from unlearn import results
 
 
 def _writer(path, worker, count):

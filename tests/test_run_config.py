@@ -6,8 +6,8 @@ from dataclasses import asdict
 import pytest
 import torch
 
-import options_added_later
-from experiment import RunConfig, config_key, evaluation_batch
+from unlearn import stable_keys
+from unlearn.experiment import RunConfig, config_key, evaluation_batch
 
 
 def config(**changes) -> RunConfig:
@@ -80,7 +80,7 @@ def test_rows_recorded_before_methods_declared_their_defaults_keep_their_key():
     changed = config(method="scrub", hyperparameters={**now.hyperparameters, "alpha": 0.5})
     assert config_key(changed, "ab") != config_key(recorded, "ab")
     # the report fills the missing ones in, so both rows read alike
-    filled = options_added_later.fill_in_missing(asdict(recorded))
+    filled = stable_keys.fill_in_missing(asdict(recorded))
     assert filled["hyperparameters"] == now.hyperparameters
 
 

@@ -6,7 +6,7 @@ import sys
 
 from conftest import ROOT
 
-from model_store import retrain_seed
+from unlearn.model_store import retrain_seed
 
 
 def lines(script: str, *args: str) -> list[list[str]]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import report
-from errors import UsageError
+from unlearn import report
+from unlearn.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINALS = ["aaaa1111 (seed 0)", "bbbb2222 (seed 1)"]
@@ -24,7 +24,7 @@ RETRAIN_OFFSETS = [-1.0, 0.0, 1.0]  # mean |pairwise difference| = (1 + 2 + 1) /
 
 def row(method, original, forget, seed, *, dr, df, mia, per_class=None, extra=None,
         study_extra=None, task="full_class", dataset="FashionMNIST", hyper=None):
-    """A result row as experiment.py writes it (the fields the report reads). The accuracies
+    """A result row as unlearn/experiment.py writes it (the fields the report reads). The accuracies
     ToW uses: test = retain-train = Dr, forget-train = Df."""
     scores = {"acc_retain_test": dr, "acc_forget_test": df, "acc_test": dr,
               "acc_retain_train": dr, "acc_forget_train": df, "mia": mia}
@@ -247,7 +247,7 @@ def test_a_floor_with_one_retrain_is_refused(tmp_path):
     assert group.study.floor == {} and "no noise floor" in " ".join(group.study.notes)
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(store),
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "unlearn/report.py"), str(store),
                            "--out", str(tmp_path / "out"), "--floor", "--no-plots"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2

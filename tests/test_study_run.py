@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from cli_fixtures import invoke, make_world, pretrain_args, rows
 
-import experiment
 import pretrain_model
-from errors import UsageError
 from models.checkpoint import file_sha256
+from unlearn import experiment
+from unlearn.errors import UsageError
 
 
 @pytest.fixture(scope="module")

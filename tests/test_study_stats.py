@@ -3,9 +3,9 @@ paired differences with Wilcoxon p, ToW and ranks."""
 
 import pytest
 
-import study_stats
-from errors import UsageError
-from study_stats import Estimate
+from unlearn import study_stats
+from unlearn.errors import UsageError
+from unlearn.study_stats import Estimate
 
 
 def test_mean_abs_pairwise_difference():

@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from data_files import write_fashion_mnist
 
-import cli
 import forget_full_class_main
 import forget_random_main
 import forget_sub_class_main
 import pretrain_model
-import results
-import sweep
-from methods import METHODS
 from scripts import sweep_grid
+from unlearn import cli, results, sweep
+from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*_exps_*.sh"))
@@ -291,7 +289,7 @@ def test_sweep_end_to_end_interrupted_and_resumed(tiny):
 FAULTY_MAIN = """
 import dataclasses, sys
 sys.path.insert(0, {root!r})
-import methods
+from unlearn import methods
 
 def broken(model, data, device, **hyperparameters):
     raise RuntimeError("injected failure inside the method")
@@ -316,8 +314,8 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tiny, tmp_path):
     ]
     listing = tmp_path / "commands.txt"
     listing.write_text("# a comment\n\n" + "\n".join(shlex.join(c) for c in commands) + "\n")
-    out = subprocess.run([sys.executable, "sweep.py", str(listing), "--gpus", "cpu", "--jobs",
-                          "2", "--log-dir", str(tmp_path / "logs")], cwd=ROOT, text=True,
+    out = subprocess.run([sys.executable, "-m", "unlearn.sweep", str(listing), "--gpus", "cpu",
+                          "--jobs", "2", "--log-dir", str(tmp_path / "logs")], cwd=ROOT, text=True,
                          capture_output=True, env=script_env())
     assert out.returncode == 1, out.stdout + out.stderr
     assert "1 done, 0 skipped (already recorded), 2 failed" in out.stdout
@@ -329,7 +327,7 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tiny, tmp_path):
 
 
 # One line (the runner reads one command per line): append 100 rows of 4 kB each.
-WRITER = ("import sys; sys.path.insert(0, {root!r}); import results; "
+WRITER = ("import sys; sys.path.insert(0, {root!r}); from unlearn import results; "
           "[results.append_row({path!r}, dict(sweep={sweep}, job={job}, i=i, pad='x' * 4000)) "
           "for i in range(100)]")
 
@@ -344,7 +342,7 @@ def test_two_sweeps_on_one_results_file_lose_nothing(tmp_path):
                                                             sweep=sweep_id, job=job)])
             for job in range(4)))
         processes.append(subprocess.Popen(
-            [sys.executable, "sweep.py", str(listing), "--jobs", "2", "--log-dir",
+            [sys.executable, "-m", "unlearn.sweep", str(listing), "--jobs", "2", "--log-dir",
              str(tmp_path / "logs")], cwd=ROOT, stdout=subprocess.DEVNULL))
     assert [p.wait() for p in processes] == [0, 0]
     lines = store.read_text().splitlines()

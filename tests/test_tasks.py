@@ -1,4 +1,4 @@
-"""tasks.py: the forget/retain split of each task, the forget metric, and the retrained model
+"""unlearn/tasks.py: the forget/retain split of each task, forget metric, and the retrained model
 trained on the same retain set the unlearning run keeps; MethodData's loaders."""
 
 import pytest
@@ -6,12 +6,11 @@ import torch
 from data_files import write_fashion_mnist
 
 import datasets
-import pretraining
-import tasks
-from errors import UsageError
-from methods import FORGET, RETAIN, DataAccessError, MethodData
 from models import build_model
 from models.checkpoint import load_checkpoint
+from unlearn import pretraining, tasks
+from unlearn.errors import UsageError
+from unlearn.methods import FORGET, RETAIN, DataAccessError, MethodData
 
 # Fashion-MNIST fine labels of eight training and four test images; FashionMNIST4 groups them:
 # tops 0 (T-shirt 0, Pullover 2, Coat 4, Shirt 6), bottoms/dresses 1 (Trouser 1, Dress 3),

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from training import TrainSettings, constant_schedule, published_pretrain_schedule, train
+from unlearn.training import TrainSettings, constant_schedule, published_pretrain_schedule, train
 
 
 def test_schedule_matches_torch_onecycle_after_warmup():

@@ -4,8 +4,8 @@ import pytest
 from cli_fixtures import file_state, invoke, make_world, rows
 
 import forget_full_class_main
-import report
-from tuning import table
+from unlearn import report
+from unlearn.tuning import table
 
 
 @pytest.fixture(scope="module")

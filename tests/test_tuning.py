@@ -15,9 +15,9 @@ from data_files import write_fashion_mnist
 
 import datasets
 import pretrain_model
-from errors import UsageError
-from tuning import pareto, study
-from tuning.split_gate import ForbiddenSplitRead, blocked_test_split
+from unlearn.errors import UsageError
+from unlearn.tuning import pareto, study
+from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -65,7 +65,7 @@ def completed(root, name):
 KILL_ON_SECOND_TRIAL = """
 import os, runpy, sys
 sys.path.insert(0, {root!r})
-from tuning import context
+from unlearn.tuning import context
 calls = []
 real = context.TuningContext.run
 def run(self, method, hyperparameters):
@@ -195,7 +195,7 @@ def test_an_empty_space_is_refused(world, capsys, tmp_path):
 
 def test_the_retrained_model_is_found_in_the_model_store(tmp_path, capsys):
     """--store instead of --retrained: the first retrain of the tuning class in the store."""
-    from model_store import read_recipe, retrain_seed
+    from unlearn.model_store import read_recipe, retrain_seed
 
     data = write_fashion_mnist(tmp_path / "fashion", n_train=200, n_test=20)
     store = tmp_path / "store"

@@ -1,0 +1,190 @@
+"""A method's hyperparameters for one run, resolved from their one source, and `-hp NAME=VALUE`.
+
+Lowest to highest precedence:
+1. the method function's own keyword defaults (values that hold for every task and network);
+2. its declaration's `defaults` (per task, network and dataset; unlearn/methods/<method>.py);
+3. the table for that method at the top of the task's main file (JiT's σ, η, N per network,
+   where users edit them);
+4. the command line: the older flags (-sigma, -finetune_epochs, ...), then `-hp NAME=VALUE`.
+
+Torch-free, so the sweep scripts and the tuner resolve exactly what an entry point would.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+from unlearn import recipes
+from unlearn.errors import UsageError
+from unlearn.methods.registration import (
+    FULL_CLASS,
+    METHODS_DIR,
+    RANDOM,
+    REQUIRED,
+    RUN_BATCH_SIZE,
+    SUB_CLASS,
+    Method,
+    Recipe,
+    declared_defaults,
+)
+
+ROOT = METHODS_DIR.parent
+# The entry point of each task: its tables (e.g. JIT) sit at the top of the file.
+MAIN_FILES = {FULL_CLASS: "forget_full_class_main.py", SUB_CLASS: "forget_sub_class_main.py",
+              RANDOM: "forget_random_main.py"}
+
+
+def main_tables(task: str) -> dict:
+    """The `TABLES` of the task's main file ({method: {network: {name: value}}}), read from its
+    source without importing it: top-level assignments of literals (dicts, comprehensions
+    over earlier names) are evaluated in order."""
+    path = ROOT / MAIN_FILES[task]
+    namespace: dict = {}
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id.isupper()):
+            continue
+        code = compile(ast.Expression(node.value), str(path), "eval")
+        try:
+            namespace[node.targets[0].id] = eval(code, {"__builtins__": {}, "dict": dict},
+                                                 namespace)
+        except Exception as error:
+            raise UsageError(f"{path.name}: {node.targets[0].id} must be plain literals "
+                             f"({error})") from None
+    return namespace.get("TABLES", {})
+
+
+# Methods that read another method's main-file table (only the names they take): the zero-shot
+# JiT takes σ and N from the JIT table and chooses η itself.
+SHARED_TABLES = {"jit_zero_shot": "lipschitz_forgetting"}
+
+
+def table_for(method: Method, tables: dict) -> dict | None:
+    """The main-file table ({network: values}) that `method` reads, from a main's TABLES."""
+    if method.name in tables:
+        return tables[method.name]
+    shared = tables.get(SHARED_TABLES.get(method.name, ""))
+    if shared is None:
+        return None
+    return {net: {k: v for k, v in row.items() if k in method.parameters}
+            for net, row in shared.items()}
+
+
+def resolve(method: Method, task: str, net: str, dataset: str, *, batch_size: int,
+            table: dict | None = None, overrides: dict | None = None) -> dict:
+    """Every keyword hyperparameter of `method` for this run (see the module's docstring).
+
+    `table`: the main file's {network: {name: value}} for this method; `overrides`: from the
+    command line, already converted (parse_overrides). Recipe references and RUN_BATCH_SIZE
+    are replaced by their values; a hyperparameter nobody set is a UsageError.
+    """
+    values = declared_defaults(method, task, net, dataset)
+    row = (table or {}).get(net, {})
+    unknown = sorted(set(row) - set(method.parameters))
+    if unknown:
+        raise UsageError(f"{MAIN_FILES[task]}: the {method.name} table sets "
+                         f"{', '.join(unknown)}, which it does not take; valid: "
+                         f"{', '.join(method.parameters)}")
+    values.update(row)
+    values.update(overrides or {})
+    for name, value in values.items():
+        values[name] = reference_value(value, dataset, net, batch_size)
+    missing = [name for name, value in values.items() if value == REQUIRED]
+    if missing:
+        raise UsageError(f"no {', '.join(missing)} for {method.name} with {net} ({task}): add "
+                         f"a row for {net} to its table in {MAIN_FILES[task]} or pass "
+                         f"-hp {missing[0]}=VALUE")
+    for name, value in values.items():
+        check_domain(method, name, value)
+    return values
+
+
+def reference_value(value, dataset: str, net: str, batch_size: int):
+    """A default's value: RUN_BATCH_SIZE is the run's -b, a Recipe comes from unlearn/recipes.py."""
+    if isinstance(value, str) and value == RUN_BATCH_SIZE:
+        return batch_size
+    if isinstance(value, Recipe):
+        return recipes.RECIPES[value.name](dataset, net)
+    return value
+
+
+def check_domain(method: Method, name: str, value) -> None:
+    """Numbers must be finite; positive where the search space is log-scale, and not negative
+    where it starts at or above zero. Values outside the search range are allowed: the space
+    bounds what a tuner tries, not what a user may set."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    if not math.isfinite(value):
+        raise UsageError(f"{method.name}: {name} must be a finite number, got {value}")
+    if (name == "batch_size" or name.endswith("_batch")) and value < 1:
+        raise UsageError(f"{method.name}: {name} must be at least 1, got {value}")
+    entry = method.space.get(name)
+    if not entry or entry[0] == "choice":
+        return
+    if entry[0] == "log_float" and value <= 0:
+        raise UsageError(f"{method.name}: {name} must be positive, got {value}")
+    if entry[1] >= 0 and value < 0:
+        raise UsageError(f"{method.name}: {name} must not be negative, got {value}")
+
+
+# ------------------------------------------------------------------ -hp NAME=VALUE
+
+_TRUE, _FALSE = {"true", "on", "yes", "1"}, {"false", "off", "no", "0"}
+
+
+def parse_overrides(method: Method, pairs: list[str]) -> dict:
+    """{name: value} from repeated `-hp NAME=VALUE`, checked against the method's keyword
+    parameters and converted to their declared type (one-line UsageError otherwise)."""
+    overrides = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"-hp expects NAME=VALUE, got {pair!r}")
+        if name not in method.parameters:
+            raise UsageError(f"unknown hyperparameter {name!r} for {method.name}; valid: "
+                             f"{', '.join(method.parameters) or 'none'}")
+        overrides[name] = convert(method, name, text.strip())
+    return overrides
+
+
+def _types(method: Method, name: str) -> list[str]:
+    """Type names a parameter accepts, from its annotation ("int | None" -> [int, None]),
+    else from its default's type."""
+    annotation = method.annotations.get(name, "")
+    if annotation:
+        return [part.strip() for part in annotation.split("|")]
+    default = method.parameters[name]
+    return [type(default).__name__] if default not in (REQUIRED, None) else ["str"]
+
+
+def convert(method: Method, name: str, text: str):
+    """`text` as the type `name` takes: int, float, bool (true/false, on/off), str, None
+    ("none") or a list of ints ("60,120,160")."""
+    types = _types(method, name)
+    if text.lower() == "none" and "None" in types:
+        return None
+    for kind in types:
+        if kind == "bool" and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        if kind == "int":
+            try:
+                return int(text)
+            except ValueError:
+                pass
+        if kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                pass
+        if kind in ("str", "Any"):
+            return text
+        if kind.startswith(("Sequence[int]", "list[int]", "tuple[int")):
+            try:
+                return [int(part) for part in text.split(",") if part.strip()]
+            except ValueError:
+                pass
+    wanted = " or ".join(t if not t.startswith(("Sequence", "list")) else "comma-separated ints"
+                         for t in types)
+    raise UsageError(f"hyperparameter {name!r} of {method.name} takes {wanted}, got {text!r}")

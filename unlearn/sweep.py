@@ -1,0 +1,385 @@
+"""Run a grid of command lines as subprocesses: one job per device, resumable, failure-tolerant.
+
+    python -m unlearn.sweep commands.txt --gpus 0,1,2,3      # one job per GPU at a time
+    some_generator | python -m unlearn.sweep --gpus cpu --jobs 2
+
+Each non-empty line (lines starting with # are comments) is one command, split like a POSIX
+shell would (no shell runs it). `-skip_done` is appended so an entry point skips a run whose
+result is already recorded for the same configuration and checkpoint: starting an interrupted
+sweep again reruns only what is missing. A failing job does not stop the others; the summary
+lists every failure with its command, last stderr line and log, and the exit code is 1
+(130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
+job's output goes to its own log file. With -skip_done each run is claimed before it starts
+(unlearn/claims.py), so two identical sweeps started together do every run once: a run claimed by
+the other sweep counts as "claimed elsewhere". The log folder and every `-results` file of the
+commands are checked for writing before the first job starts (unlearn/preflight.py).
+
+`--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
+same runs as a SLURM job array through submitit instead (unlearn/cluster.py); every run inside a job
+goes through the same `Runner` as here, so skipping, claims, failure records and logs are the
+same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Queue
+from typing import TextIO
+
+from unlearn import cluster, preflight
+from unlearn.errors import UsageError
+
+# What experiment.run logs when -skip_done finds the run already recorded.
+SKIPPED_MARKER = "already recorded in"
+# What experiment.run logs when -skip_done finds the run claimed by another live process.
+CLAIMED_MARKER = "is being run by another process"
+SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
+CPU = "cpu"
+INHERIT = "inherit"  # inside a SLURM job: keep the GPUs the job was given
+INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
+KILL_AFTER_S = 30.0  # grace time of interrupted jobs before they are killed
+
+
+@dataclass
+class Job:
+    index: int  # 1-based position in the input
+    argv: list[str]  # the command, split
+    label: str  # short description: entry point, method, forget class, seed
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str  # done | skipped | claimed elsewhere | failed | not run
+    returncode: int | None = None
+    seconds: float = 0.0  # wall time of the job
+    last_error: str = ""  # last non-empty stderr line
+    log: Path | None = None
+    device: str = ""
+
+
+@dataclass
+class Pool:
+    """Device slots: a job takes one for its whole run, so one job per listed device."""
+
+    devices: list[str]  # CUDA indices, or CPU once per parallel job
+    slots: Queue = field(init=False)
+
+    def __post_init__(self):
+        self.slots = Queue()
+        for device in self.devices:
+            self.slots.put(device)
+
+
+def read_commands(lines: Iterable[str]) -> list[list[str]]:
+    """Command lines split into argv lists; blank lines and # comments are skipped."""
+    commands = []
+    for line in lines:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            commands.append(shlex.split(text))
+    return commands
+
+
+def parse_devices(gpus: str | None, jobs: int) -> list[str]:
+    """Slots to run on: the listed CUDA devices (one job each), or `jobs` CPU slots."""
+    if gpus is None or gpus.strip().lower() in ("", CPU):
+        if jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {jobs}")
+        return [CPU] * jobs
+    devices = [d.strip() for d in gpus.split(",")]
+    if not all(re.fullmatch(r"\d+", d) for d in devices):
+        raise ValueError(f"--gpus takes CUDA device indices like 0,1,2,3 or 'cpu', got {gpus!r}")
+    return devices
+
+
+def option_value(argv: list[str], name: str) -> str | None:
+    """The value after `-name` / `--name` in argv, if present."""
+    for i, token in enumerate(argv[:-1]):
+        if token.lstrip("-").replace("-", "_") == name and token.startswith("-"):
+            return argv[i + 1]
+    return None
+
+
+def job_label(argv: list[str]) -> str:
+    """`entry method class seed` when the command has those flags, else the command itself."""
+    scripts = [Path(t).stem for t in argv if t.endswith(".py")]
+    parts = scripts[:1] + [v for v in (option_value(argv, "method"),
+                                       option_value(argv, "forget_class"))
+                           if v is not None]
+    seed = option_value(argv, "seed")
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    return " ".join(parts) if len(parts) > 1 else shlex.join(argv)
+
+
+def with_skip_done(argv: list[str]) -> list[str]:
+    return argv if any(t in SKIP_FLAGS for t in argv) else [*argv, "-skip_done"]
+
+
+def job_environment(device: str, cpu_jobs: int) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if device == INHERIT:  # the scheduler already chose the devices
+        return env
+    # Hide every GPU from CPU jobs; pin a GPU job to its device (it sees it as cuda:0).
+    env["CUDA_VISIBLE_DEVICES"] = "" if device == CPU else device
+    if device == CPU and cpu_jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # Parallel CPU jobs share the cores instead of each starting one thread per core.
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // cpu_jobs))
+    return env
+
+
+class Runner:
+    """Runs jobs on a pool of device slots and remembers the live processes (to stop them)."""
+
+    def __init__(self, pool: Pool, log_dir: Path, stop: threading.Event):
+        self.pool = pool
+        self.log_dir = log_dir
+        self.stop = stop
+        self.cpu_jobs = pool.devices.count(CPU)
+        self.live: dict[int, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+
+    def run(self, job: Job) -> Outcome:
+        device = self.pool.slots.get()
+        try:
+            return self._run_on(job, device)
+        finally:
+            self.pool.slots.put(device)
+
+    def _run_on(self, job: Job, device: str) -> Outcome:
+        if self.stop.is_set():
+            return Outcome(job, "not run", device=device)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.label)[:80].strip("-")
+        log = self.log_dir / f"{job.index:04d}_{name}.log"
+        started = time.perf_counter()
+        last_error, skipped, claimed = "", False, False
+        with open(log, "ab", buffering=0) as handle:
+            handle.write(f"$ {shlex.join(job.argv)}\n# device: {device}\n".encode())
+            with self.lock:  # so an interrupt either sees this process or stops it starting
+                if self.stop.is_set():
+                    return Outcome(job, "not run", log=log, device=device)
+                try:
+                    process = subprocess.Popen(job.argv, stdout=handle, stderr=subprocess.PIPE,
+                                               stdin=subprocess.DEVNULL,
+                                               env=job_environment(device, self.cpu_jobs))
+                except OSError as error:
+                    handle.write(f"cannot start: {error}\n".encode())
+                    return Outcome(job, "failed", None, 0.0, f"cannot start: {error}", log,
+                                   device)
+                self.live[job.index] = process
+            # stdout goes straight to the log; stderr passes through here to find the last
+            # error line and the skip message. Both append to the same file (O_APPEND).
+            for raw in process.stderr:
+                handle.write(raw)
+                text = raw.decode(errors="replace").replace("\r", "\n").strip()
+                if text:
+                    last_error = text.splitlines()[-1].strip()
+                    skipped = skipped or SKIPPED_MARKER in text
+                    claimed = claimed or CLAIMED_MARKER in text
+            returncode = process.wait()
+            with self.lock:
+                self.live.pop(job.index, None)
+        seconds = time.perf_counter() - started
+        if returncode == 0:
+            status = "skipped" if skipped else "claimed elsewhere" if claimed else "done"
+            return Outcome(job, status, 0, seconds, "", log, device)
+        # Ctrl-C reaches the whole process group: a job that died of SIGINT was interrupted,
+        # even if it ended before this runner saw the signal. It recorded nothing.
+        interrupted = self.stop.is_set() or returncode in (-signal.SIGINT, INTERRUPTED)
+        status = "not run" if interrupted else "failed"
+        return Outcome(job, status, returncode, seconds, last_error, log, device)
+
+    def interrupt(self) -> None:
+        """Stop starting jobs and interrupt the running ones (they record nothing); kill
+        those still running after KILL_AFTER_S seconds."""
+        with self.lock:
+            self.stop.set()
+        self.send(signal.SIGINT)
+        timer = threading.Timer(KILL_AFTER_S, self.send, (signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
+
+    def send(self, signum: int) -> None:
+        with self.lock:
+            for process in self.live.values():
+                if process.poll() is None:
+                    process.send_signal(signum)
+
+
+def make_jobs(commands: list[list[str]], skip_done: bool = True) -> list[Job]:
+    return [Job(i, with_skip_done(argv) if skip_done else argv, job_label(argv))
+            for i, argv in enumerate(commands, 1)]
+
+
+def make_log_dir(root: Path) -> Path:
+    folder = root / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_sweep(commands: list[list[str]], devices: list[str], log_root: Path, *,
+              skip_done: bool = True, out: TextIO = sys.stdout) -> tuple[list[Outcome], Path]:
+    """Run every command, one per device slot at a time; returns outcomes in input order.
+
+    Ctrl-C (or SIGTERM) stops the sweep: running jobs get SIGINT, nothing new starts, and the
+    outcomes so far are returned (the rest marked "not run").
+    """
+    log_dir = make_log_dir(log_root)
+    jobs = make_jobs(commands, skip_done)
+    runner = Runner(Pool(devices), log_dir, threading.Event())
+    outcomes: dict[int, Outcome] = {}
+    where = "CPU" if set(devices) == {CPU} else f"GPU {','.join(devices)}"
+    print(f"sweep: {len(jobs)} jobs on {where} ({len(devices)} at a time); logs in {log_dir}",
+          file=out, flush=True)
+    with ThreadPoolExecutor(max_workers=len(devices)) as executor:
+        pending = {executor.submit(runner.run, job) for job in jobs}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outcome = future.result()
+                    outcomes[outcome.job.index] = outcome
+                    print(progress_line(outcome, len(outcomes), len(jobs)), file=out, flush=True)
+        except KeyboardInterrupt:
+            print("sweep: interrupted; stopping running jobs", file=out, flush=True)
+            runner.interrupt()
+            for future in pending:
+                future.cancel()
+            try:
+                for future in pending:
+                    if not future.cancelled():
+                        outcome = future.result()
+                        outcomes[outcome.job.index] = outcome
+            except KeyboardInterrupt:  # a second Ctrl-C: do not wait for the grace time
+                runner.send(signal.SIGKILL)
+    ordered = [outcomes.get(job.index, Outcome(job, "not run")) for job in jobs]
+    return ordered, log_dir
+
+
+def progress_line(outcome: Outcome, count: int, total: int) -> str:
+    status = outcome.status
+    if status == "failed":
+        status = f"FAILED (exit {outcome.returncode})"
+    return f"[{count}/{total}] {status} in {outcome.seconds:.1f} s: {outcome.job.label}"
+
+
+def summary(outcomes: list[Outcome], seconds: float, log_dir: Path) -> str:
+    """Counts per status, then each failure with its command, last stderr line and log."""
+    counts = {s: sum(o.status == s for o in outcomes)
+              for s in ("done", "skipped", "claimed elsewhere", "failed", "not run")}
+    lines = [f"sweep: {len(outcomes)} jobs: {counts['done']} done, {counts['skipped']} skipped "
+             f"(already recorded), {counts['failed']} failed"
+             + (f", {counts['claimed elsewhere']} run by another sweep"
+                if counts["claimed elsewhere"] else "")
+             + (f", {counts['not run']} not run" if counts["not run"] else "")
+             + f" in {seconds:.1f} s; logs in {log_dir}"]
+    if counts["not run"]:
+        lines.append("sweep: interrupted; the same command again resumes (recorded runs are "
+                     "skipped)")
+    failures = [o for o in outcomes if o.status == "failed"]
+    if failures:
+        lines.append("failed:")
+    for outcome in failures:
+        code = "not started" if outcome.returncode is None else f"exit {outcome.returncode}"
+        lines.append(f"  [{code}] {shlex.join(outcome.job.argv)}")
+        lines.append(f"      {outcome.last_error or '(no stderr output)'}")
+        lines.append(f"      log: {outcome.log}")
+    return "\n".join(lines)
+
+
+def check_outputs(commands: list[list[str]], log_root: Path) -> None:
+    """UsageError unless the log folder and every command's -results file can be written,
+    so a sweep with a bad output path stops before its first job instead of failing each."""
+    preflight.writable_folder(log_root, "sweep log folder")
+    for argv in commands:
+        store = option_value(argv, "results")
+        if store is not None:
+            preflight.writable_file(store, "results file")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Run command lines (one per line) as a resumable sweep over devices.")
+    parser.add_argument("commands", nargs="?", default="-",
+                        help="file of command lines (default: standard input)")
+    parser.add_argument("--gpus", default=None,
+                        help="CUDA devices, e.g. 0,1,2,3: one job per device at a time "
+                             "(list a device twice for two jobs on it); 'cpu' or none: CPU")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="parallel jobs on the CPU (ignored with --gpus)")
+    parser.add_argument("--log-dir", default="results/logs",
+                        help="folder for per-job logs (a new sweep-* folder per sweep)")
+    parser.add_argument("--no-skip-done", dest="skip_done", action="store_false",
+                        help="do not append -skip_done (rerun recorded runs too)")
+    cluster.add_options(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        devices = parse_devices(args.gpus, args.jobs)
+        options = cluster.options_from_args(args)
+        if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
+            raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
+                             "job's resources come from --gpus-per-job and --cpus-per-job")
+    except (ValueError, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.commands == "-":
+        commands = read_commands(sys.stdin)
+    elif Path(args.commands).is_file():
+        commands = read_commands(Path(args.commands).read_text().splitlines())
+    else:
+        print(f"error: command file not found: {args.commands}", file=sys.stderr)
+        return 2
+    if not commands:
+        print("error: no commands to run", file=sys.stderr)
+        return 2
+    return run_and_summarize(commands, devices, Path(args.log_dir), skip_done=args.skip_done,
+                             options=options, assume_shared=args.assume_shared)
+
+
+def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: Path, *,
+                      skip_done: bool = True, options=None, assume_shared: bool = False) -> int:
+    """Check where the runs write, run the sweep, print its summary; the exit code: 0, 1
+    (failures), 2 (an output that cannot be written) or 130 (interrupted)."""
+    try:
+        check_outputs(commands, log_root)
+        if options is not None and options.executor == cluster.SLURM and not assume_shared:
+            cluster.check_shared_paths(commands, str(log_root))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    started = time.perf_counter()
+    if options is None or options.executor == cluster.LOCAL:
+        outcomes, log_dir = run_sweep(commands, devices, log_root, skip_done=skip_done)
+    else:
+        log_dir = make_log_dir(log_root.absolute())
+        outcomes = cluster.run_sweep(make_jobs(commands, skip_done), options, log_dir)
+    print(summary(outcomes, time.perf_counter() - started, log_dir), flush=True)
+    if any(o.status == "not run" for o in outcomes):
+        return INTERRUPTED
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

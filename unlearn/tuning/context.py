@@ -1,0 +1,175 @@
+"""Everything a tuning trial reuses, loaded once per process, from training data only.
+
+The tuning data never include the test split (the split gate refuses it) and never include the
+forget set that is reported: tuning forgets a class of its own (`tune_class`), which must differ
+from the classes the reported runs forget. A seeded slice of the training set (`val_frac`,
+10 %) is held out as validation: no method sees it (it is in neither the forget nor the retain
+set handed to the method), and accuracies are measured on it. The original and the retrained
+models did train on it, unless they were trained on a subset that left it out; it is the same
+samples for the method's model and the retrained one, so their distance compares like with like.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+from dataclasses import asdict, dataclass
+
+import torch
+
+import datasets
+from models import build_model
+from models.checkpoint import load_checkpoint, load_into
+from unlearn.errors import UsageError
+from unlearn.methods import MethodData, get_method
+from unlearn.tasks import RANDOM, SUB_CLASS
+from unlearn.tuning import objective
+
+
+@dataclass(frozen=True)
+class TuningSetup:
+    """What a study tunes on; stored with the study, so a resumed study tunes on the same."""
+
+    task: str
+    dataset: str
+    net: str
+    num_classes: int
+    weights: str  # the original model
+    retrained: str  # the model retrained without the tuning forget set
+    tune_class: str | None = None  # full/sub-class: the class tuning forgets (not a reported one)
+    forget_count: int | None = None  # random: samples tuning forgets
+    val_frac: float = 0.1
+    seed: int = 0
+    batch_size: int = 128
+    eval_batch_size: int = 256
+    data_dir: str | None = None
+
+    def describe(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "data_dir"}
+
+
+@dataclass
+class TuningSplit:
+    forget: torch.Tensor  # training indices handed to the method as its forget set
+    retain: torch.Tensor  # ... as its retain set
+    val_forget: torch.Tensor | None  # validation samples of the forgotten class (None: random)
+    val_retain: torch.Tensor  # validation samples of the retained data
+    forget_label: int | None
+    description: str
+
+
+def validation_slice(num_train: int, fraction: float, seed: int) -> torch.Tensor:
+    """A seeded `fraction` of the training indices (sorted), held out from every method."""
+    if not 0 < fraction < 1:
+        raise UsageError(f"--val-frac must lie in (0, 1), got {fraction}")
+    count = max(1, round(num_train * fraction))
+    perm = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed + 7919))
+    return perm[:count].sort().values
+
+
+def make_split(setup: TuningSetup, train_set) -> TuningSplit:
+    n = len(train_set.labels)
+    in_val = torch.zeros(n, dtype=torch.bool)
+    in_val[validation_slice(n, setup.val_frac, setup.seed)] = True
+    if setup.task == RANDOM:
+        pool = torch.nonzero(~in_val).flatten()
+        count = setup.forget_count or 0
+        if not 1 <= count < len(pool):
+            raise UsageError(f"--forget-count must lie in 1..{len(pool) - 1} (training samples "
+                             f"outside the validation slice), got {setup.forget_count}")
+        chosen = torch.randperm(len(pool), generator=torch.Generator().manual_seed(setup.seed))
+        forget = pool[chosen[:count]].sort().values
+        retain = pool[chosen[count:]].sort().values
+        return TuningSplit(forget, retain, None, torch.nonzero(in_val).flatten(), None,
+                           f"random {count} training samples (seed {setup.seed})")
+    if setup.task == SUB_CLASS:
+        target = datasets.resolve_fine_class(setup.dataset, setup.tune_class)
+        is_target = train_set.fine_labels == target
+        label = datasets.coarse_of(target, setup.dataset)
+        what = f"sub-class {datasets.fine_class_name(setup.dataset, target)}"
+    else:
+        label = datasets.resolve_class(setup.dataset, setup.tune_class, setup.data_dir)
+        is_target = train_set.labels == label
+        what = f"class {datasets.DATASETS[setup.dataset].class_names[label]}"
+    parts = [torch.nonzero(m).flatten() for m in (is_target & ~in_val, ~is_target & ~in_val,
+                                                  is_target & in_val, ~is_target & in_val)]
+    if any(len(p) == 0 for p in parts):
+        raise UsageError(f"{what}: the training set is too small to hold out validation "
+                         f"samples of both the class and the rest (--val-frac {setup.val_frac})")
+    return TuningSplit(*parts, label, what)
+
+
+def load_model(setup: TuningSetup, path: str) -> torch.nn.Module:
+    model = build_model(setup.net, setup.num_classes)
+    state, meta = load_checkpoint(path, arch=setup.net, num_classes=setup.num_classes,
+                                  dataset=setup.dataset)
+    load_into(model, state, path)
+    model.meta = meta
+    return model
+
+
+def check_retrained(setup: TuningSetup, meta: dict) -> None:
+    """The retrained model must have left out the tuning class, where its file says which."""
+    training = meta.get("training") or {}
+    left_out = training.get("forget_subclass") or training.get("forget_class")
+    if setup.task == RANDOM or left_out is None:
+        return
+    resolve = datasets.resolve_fine_class if setup.task == SUB_CLASS else datasets.resolve_class
+    if resolve(setup.dataset, left_out) != resolve(setup.dataset, setup.tune_class):
+        raise UsageError(f"--retrained {setup.retrained} left out {left_out!r}, but tuning "
+                         f"forgets {setup.tune_class!r}")
+
+
+class TuningContext:
+    """Data, models and the retrained model's scores, loaded once; `run` does one trial."""
+
+    def __init__(self, setup: TuningSetup, device: torch.device):
+        self.setup, self.device = setup, device
+        self.spec = datasets.DATASETS[setup.dataset]
+        self.train_set = datasets.load_split(setup.dataset, True, setup.data_dir)
+        self.split = make_split(setup, self.train_set)
+        self.original = load_model(setup, setup.weights)
+        retrained = load_model(setup, setup.retrained)
+        check_retrained(setup, retrained.meta)
+        self.reference = objective.scores(retrained.to(device), self.loaders(), device)
+        del retrained
+
+    def loaders(self) -> dict:
+        def over(indices):
+            if indices is None:
+                return None
+            return datasets.BatchLoader(self.train_set, indices, self.setup.eval_batch_size,
+                                        spec=self.spec, image_size=self.original.input_size)
+        split = self.split
+        return {"val_retain": over(split.val_retain), "val_forget": over(split.val_forget),
+                "forget": over(split.forget)}
+
+    def method_data(self, method: str) -> MethodData:
+        """What the pipeline would hand `method`, built on the tuning split."""
+        split, setup = self.split, self.setup
+        no_test = torch.empty(0, dtype=torch.long)  # methods never see a test set
+        return MethodData(
+            method=method, task=setup.task, allowed=get_method(method, setup.task).data,
+            train_set=self.train_set,
+            split=datasets.Split(split.forget, split.retain, no_test, no_test),
+            batch_size=setup.batch_size, spec=self.spec, image_size=self.original.input_size,
+            seed=setup.seed, num_classes=setup.num_classes, forget_class=split.forget_label,
+            new_model=functools.partial(build_model, setup.net, setup.num_classes),
+            extras={"forget_description": split.description},
+        )
+
+    def run(self, method: str, hyperparameters: dict) -> dict:
+        """Run `method` from the original weights and score it; the scores and the distance."""
+        torch.manual_seed(self.setup.seed)
+        model = copy.deepcopy(self.original).to(self.device)
+        model = get_method(method, self.setup.task).fn(model, self.method_data(method),
+                                                       self.device, **hyperparameters)
+        found = objective.scores(model, self.loaders(), self.device)
+        return {**found, "distance": objective.distance(found, self.reference)}
+
+
+def setup_digest(setup: TuningSetup) -> str:
+    """A short hash of what a study tunes on (a resumed study must match it)."""
+    text = repr(sorted(setup.describe().items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

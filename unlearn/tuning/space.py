@@ -1,0 +1,159 @@
+"""Search spaces: what each method's tuner may vary, checked before any trial runs.
+
+A space maps a keyword hyperparameter of the method to one of
+    ("log_float", low, high)   sampled log-uniformly (learning rates, step sizes)
+    ("float", low, high)       sampled uniformly
+    ("int", low, high)         whole numbers, both ends included
+    ("choice", [a, b, ...])    one of the listed values
+The method's registration may declare it (`METHODS[name].space`); until every method does, the
+spaces below stand in. Ranges span the published value of each setting by one to two orders of
+magnitude on the side where the published setting failed on the Fashion-MNIST CNN.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+from unlearn.errors import UsageError
+from unlearn.methods import METHODS
+
+KINDS = ("log_float", "float", "int", "choice")
+
+FALLBACK_SPACES: dict[str, dict[str, tuple]] = {
+    "lipschitz_forgetting": {"sigma": ("log_float", 0.1, 2.0),
+                             "eta": ("log_float", 1e-6, 1e-2)},
+    "jit_zero_shot": {"sigma": ("log_float", 0.1, 2.0)},
+    "finetune": {"lr": ("log_float", 1e-3, 0.1), "epochs": ("int", 1, 5)},
+    "scrub": {"lr": ("log_float", 1e-5, 1e-2), "epochs": ("int", 1, 5),
+              "max_steps": ("int", 1, 3), "temperature": ("float", 1.0, 8.0)},
+    "ssd_tuning": {"dampening_constant": ("log_float", 0.05, 5.0),
+                   "selection_weighting": ("log_float", 1.0, 100.0)},
+    "blindspot": {"lr": ("log_float", 1e-5, 1e-3), "epochs": ("int", 1, 3),
+                  "temperature": ("float", 1.0, 4.0)},
+    "amnesiac": {"lr": ("log_float", 1e-5, 1e-3), "epochs": ("int", 1, 3)},
+    "UNSIR": {"lr": ("log_float", 1e-5, 1e-3), "noise_lr": ("log_float", 0.01, 1.0),
+              "impair_epochs": ("int", 1, 2), "repair_epochs": ("int", 1, 3)},
+    "emmn": {"lr": ("log_float", 1e-5, 1e-3), "noise_lr": ("log_float", 0.01, 1.0),
+             "epochs": ("int", 1, 4)},
+    "FisherForgetting": {"alpha": ("log_float", 1e-9, 1e-4)},
+    "gkt": {"student_max_lr": ("log_float", 0.01, 0.2), "threshold": ("log_float", 1e-3, 0.1),
+            "n_pseudo_batches": ("int", 20, 200)},
+}
+
+
+def search_space(method: str) -> dict[str, tuple]:
+    """The declared space of `method`: its registration's, else the fallback above."""
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    declared = getattr(METHODS[method], "space", None)
+    space = declared if declared else FALLBACK_SPACES.get(method)
+    if not space:
+        raise UsageError(f"method {method!r} has no search space (nothing to tune)")
+    return dict(space)
+
+
+def parse_override(text: str) -> tuple[str, tuple]:
+    """`name=kind:low:high` or `name=choice:a,b,c` (command line) -> (name, entry)."""
+    name, sep, rest = text.partition("=")
+    kind, _, values = rest.partition(":")
+    if not sep or not name or kind not in KINDS or not values:
+        raise UsageError(f"search space entry {text!r}: expected name=kind:low:high or "
+                         f"name=choice:a,b (kind one of {', '.join(KINDS)})")
+    if kind == "choice":
+        return name, (kind, [_number_or_text(v) for v in values.split(",") if v != ""])
+    bounds = values.split(":")
+    if len(bounds) != 2:
+        raise UsageError(f"search space entry {text!r}: {kind} needs exactly low:high")
+    return name, (kind, *(_number_or_text(b) for b in bounds))
+
+
+def _number_or_text(text: str):
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def check_space(method: str, space: dict[str, tuple]) -> None:
+    """One readable UsageError for an empty space, an unknown name, a wrong kind or type, or an
+    empty / inverted range. Names and types come from the method's signature."""
+    if not space:
+        raise UsageError(f"the search space of {method!r} is empty")
+    parameters = inspect.signature(METHODS[method].fn).parameters
+    keywords = {n: p for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
+    for name, entry in space.items():
+        if name not in keywords:
+            raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
+                             f"{', '.join(keywords)}")
+        _check_entry(method, name, entry, keywords[name].default)
+
+
+def check_values(method: str, values: dict) -> None:
+    """Names and types of fixed hyperparameter values (e.g. a tuned table's) against the
+    method's signature: one readable UsageError for a stale or mistyped entry."""
+    parameters = inspect.signature(METHODS[method].fn).parameters
+    keywords = {n: p for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
+    for name, value in values.items():
+        if name not in keywords:
+            raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
+                             f"{', '.join(keywords)}")
+        _check_type(f"{method}: {name}", value, keywords[name].default)
+
+
+def _check_entry(method: str, name: str, entry, default) -> None:
+    where = f"search space of {method}: {name}"
+    if not isinstance(entry, (tuple, list)) or not entry or entry[0] not in KINDS:
+        raise UsageError(f"{where}: expected (kind, ...) with kind one of {', '.join(KINDS)}, "
+                         f"got {entry!r}")
+    kind = entry[0]
+    if kind == "choice":
+        if len(entry) != 2 or not isinstance(entry[1], (list, tuple)) or not entry[1]:
+            raise UsageError(f"{where}: choice needs a non-empty list of values")
+        for value in entry[1]:
+            _check_type(where, value, default)
+        return
+    if len(entry) != 3:
+        raise UsageError(f"{where}: {kind} needs (kind, low, high)")
+    low, high = entry[1], entry[2]
+    wanted = int if kind == "int" else (int, float)
+    for bound in (low, high):
+        if isinstance(bound, bool) or not isinstance(bound, wanted) or not math.isfinite(bound):
+            raise UsageError(f"{where}: {kind} bounds must be "
+                             f"{'whole numbers' if kind == 'int' else 'numbers'}, got {bound!r}")
+    # an int range [a, a] holds one value; a float range needs room to sample
+    if not (low <= high if kind == "int" else low < high):
+        raise UsageError(f"{where}: the range [{low}, {high}] is empty or inverted")
+    if kind == "log_float" and low <= 0:
+        raise UsageError(f"{where}: log_float needs low > 0, got {low}")
+    _check_type(where, int(low) if kind == "int" else float(low), default)
+
+
+def _check_type(where: str, value, default) -> None:
+    """A sampled value must have the type of the method's default (None default: anything)."""
+    if default is inspect.Parameter.empty or default is None:
+        return
+    expected = type(default)
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True  # an int is a fine float
+    if not ok:
+        raise UsageError(f"{where}: the method expects {expected.__name__} values, got {value!r} "
+                         f"({type(value).__name__})")
+
+
+def suggest(trial, space: dict[str, tuple]) -> dict:
+    """Draw one value per entry from an Optuna trial."""
+    chosen = {}
+    for name, entry in space.items():
+        kind = entry[0]
+        if kind == "choice":
+            chosen[name] = trial.suggest_categorical(name, list(entry[1]))
+        elif kind == "int":
+            chosen[name] = trial.suggest_int(name, entry[1], entry[2])
+        else:
+            chosen[name] = trial.suggest_float(name, entry[1], entry[2],
+                                               log=kind == "log_float")
+    return chosen

@@ -1,0 +1,61 @@
+"""The checked-in tuned tables: tuned/<task>_<dataset>_<net>.json, one entry per method.
+
+Each entry holds the tuned hyperparameters and where they came from (study, storage, trials,
+budget, date, code version, what tuning forgot, the objective's weights), so a row run with
+`-tuned` can be traced to the study that chose it. Writers hold a lock on the file, so workers
+of different methods finishing together do not drop each other's entries.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from unlearn.errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = ROOT / "tuned"
+
+
+def table_path(task: str, dataset: str, net: str, folder: Path | str = DEFAULT_DIR) -> Path:
+    return Path(folder) / f"{task}_{dataset}_{net}.json"
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def read(path: Path) -> dict:
+    if not path.is_file():
+        return {"methods": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UsageError(f"tuned table {path} is not valid JSON ({error})") from None
+
+
+def write_entry(path: Path, method: str, entry: dict) -> None:
+    """Set `method`'s entry, atomically, keeping the other methods' entries."""
+    with _locked(path):
+        table = read(path)
+        table.setdefault("methods", {})[method] = entry
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+
+
+def lookup(task: str, dataset: str, net: str, method: str,
+           folder: Path | str = DEFAULT_DIR) -> dict:
+    """The tuned hyperparameters of `method` (for `-tuned`); one clear error if there are none."""
+    path = table_path(task, dataset, net, folder)
+    entry = read(path)["methods"].get(method)
+    if entry is None:
+        raise UsageError(f"no tuned values for {method} in {path}; run scripts/tune.py first")
+    return dict(entry["hyperparameters"])
