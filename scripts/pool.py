@@ -32,17 +32,22 @@ def pool_commands(net: str, dataset: str, classes: int, originals: list[int],
     return commands
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_pool_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name a study's pools, shared with scripts/study_runs.py."""
     parser.add_argument("--net", required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--classes", type=int, required=True)
-    parser.add_argument("--originals", default="0,1,2", help="pretraining seeds")
+    parser.add_argument("--originals", default="0,1,2", help="pretraining seeds (I)")
     parser.add_argument("--forget", default="", help="forget classes, comma separated")
-    parser.add_argument("--retrains", type=int, default=3, help="K retrains per cell")
+    parser.add_argument("--retrains", type=int, default=3, help="K retrains per forget class")
     parser.add_argument("--regime", choices=list(REGIMES), default="published")
     parser.add_argument("--store", default="checkpoints/store")
     parser.add_argument("--python", default=sys.executable)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_pool_arguments(parser)
     args = parser.parse_args(argv)
     if args.retrains < 0:
         parser.error("--retrains must be at least 0")

@@ -19,6 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from scripts.pool import add_pool_arguments
 from unlearn.methods import METHODS
 from unlearn.model_store import ModelStore
 from unlearn.pretraining import PretrainConfig, training_recipe
@@ -61,28 +62,22 @@ def study_commands(args) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--classes", type=int, required=True)
-    parser.add_argument("--originals", default="0,1,2", help="pretraining seeds (I)")
-    parser.add_argument("--forget", required=True, help="forget classes, comma separated")
-    parser.add_argument("--retrains", type=int, default=3, help="K stored retrains per cell")
+    add_pool_arguments(parser)
     parser.add_argument("--seeds", default="0", help="unlearning seeds (J)")
     parser.add_argument("--methods", default="all", help="comma separated, or all")
     parser.add_argument("--few-cells", nargs="*", default=[],
                         help="METHOD=CLASS+CLASS: run METHOD on these forget classes only")
     parser.add_argument("--published-jit", action="store_true",
                         help="also run JiT in its published form (-jit_reference)")
-    parser.add_argument("--regime", choices=list(REGIMES), default="published")
-    parser.add_argument("--store", default="checkpoints/store")
     parser.add_argument("--results", default="results/study.jsonl")
-    parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="flags for every run (last on the line)")
     args = parser.parse_args(argv)
     args.originals = [int(s) for s in args.originals.split(",") if s.strip()]
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     args.forget = [c.strip() for c in args.forget.split(",") if c.strip()]
+    if not args.forget:
+        parser.error("--forget: give at least one forget class")
     unknown = [m for m in args.methods.split(",") if args.methods != "all" and m not in METHODS]
     if unknown:
         parser.error(f"unknown methods {', '.join(unknown)}; valid: {', '.join(METHODS)}")

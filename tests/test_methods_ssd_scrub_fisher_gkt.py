@@ -145,7 +145,7 @@ def test_gkt_teacher_train_mode_is_restored():
 
 def test_gkt_stops_when_the_gate_rejects_everything(caplog):
     model, data = tiny_method_data("gkt")
-    with caplog.at_level(logging.WARNING, logger="methods.gkt"):
+    with caplog.at_level(logging.WARNING, logger="unlearn.methods.gkt"):
         student = gkt(model, zero_shot(data), CPU, threshold=-1.0, max_empty=3, **SMALL_GKT)
     assert finite(student)
     assert "stopped early" in caplog.text

@@ -210,7 +210,7 @@ def test_torn_tail_is_closed_before_the_next_row(tmp_path, caplog):
     results.append_row(store, {"run": 1})
     with open(store, "a") as handle:  # a writer killed mid-row
         handle.write('{"run": 2, "metr')
-    with caplog.at_level(logging.WARNING, logger="results"):
+    with caplog.at_level(logging.WARNING, logger="unlearn.results"):
         results.append_row(store, {"run": 3})
     assert [row["run"] for row in results.read_rows(store)] == [1, 3]
     assert store.read_text().splitlines()[1:] == ['{"run": 2, "metr', '{"run": 3}']

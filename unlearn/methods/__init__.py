@@ -7,17 +7,17 @@ and `python -m unlearn.methods list` never import torch or the methods themselve
 from importlib import import_module
 
 _FROM = {
-    "FORGET": "methods.registration", "RETAIN": "methods.registration",
-    "ALL_TASKS": "methods.registration", "FULL_CLASS": "methods.registration",
-    "SUB_CLASS": "methods.registration", "RANDOM": "methods.registration",
-    "Method": "methods.registration", "register_method": "methods.registration",
-    "DataAccessError": "methods.base", "MethodData": "methods.base",
-    "METHODS": "methods.registry", "get_method": "methods.registry",
+    "FORGET": "unlearn.methods.registration", "RETAIN": "unlearn.methods.registration",
+    "ALL_TASKS": "unlearn.methods.registration", "FULL_CLASS": "unlearn.methods.registration",
+    "SUB_CLASS": "unlearn.methods.registration", "RANDOM": "unlearn.methods.registration",
+    "Method": "unlearn.methods.registration", "register_method": "unlearn.methods.registration",
+    "DataAccessError": "unlearn.methods.base", "MethodData": "unlearn.methods.base",
+    "METHODS": "unlearn.methods.registry", "get_method": "unlearn.methods.registry",
 }
 __all__ = sorted(_FROM)
 
 
 def __getattr__(name: str):
     if name not in _FROM:
-        raise AttributeError(f"module 'methods' has no attribute {name!r}")
+        raise AttributeError(f"module 'unlearn.methods' has no attribute {name!r}")
     return getattr(import_module(_FROM[name]), name)

@@ -15,7 +15,7 @@ from unlearn.errors import UsageError
 from unlearn.methods.registration import REGISTRY, Method, declared
 
 for _source in dict.fromkeys(m.source for m in declared().values()):
-    import_module(f"methods.{Path(_source).stem}")
+    import_module(f"unlearn.methods.{Path(_source).stem}")
 # Table order even when a method file was imported earlier by someone else.
 _ordered = sorted(REGISTRY.values(), key=lambda m: (m.order, m.name))
 REGISTRY.clear()

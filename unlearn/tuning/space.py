@@ -82,25 +82,25 @@ def check_space(method: str, space: dict[str, tuple]) -> None:
     empty / inverted range. Names and types come from the method's signature."""
     if not space:
         raise UsageError(f"the search space of {method!r} is empty")
-    parameters = inspect.signature(METHODS[method].fn).parameters
-    keywords = {n: p for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
     for name, entry in space.items():
-        if name not in keywords:
-            raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
-                             f"{', '.join(keywords)}")
-        _check_entry(method, name, entry, keywords[name].default)
+        _check_entry(method, name, entry, _keyword(method, name).default)
 
 
 def check_values(method: str, values: dict) -> None:
     """Names and types of fixed hyperparameter values (e.g. a tuned table's) against the
     method's signature: one readable UsageError for a stale or mistyped entry."""
+    for name, value in values.items():
+        _check_type(f"{method}: {name}", value, _keyword(method, name).default)
+
+
+def _keyword(method: str, name: str) -> inspect.Parameter:
+    """The method's keyword-only parameter `name`; a UsageError listing them if it has none."""
     parameters = inspect.signature(METHODS[method].fn).parameters
     keywords = {n: p for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
-    for name, value in values.items():
-        if name not in keywords:
-            raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
-                             f"{', '.join(keywords)}")
-        _check_type(f"{method}: {name}", value, keywords[name].default)
+    if name not in keywords:
+        raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
+                         f"{', '.join(keywords)}")
+    return keywords[name]
 
 
 def _check_entry(method: str, name: str, entry, default) -> None:
