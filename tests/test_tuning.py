@@ -3,6 +3,7 @@ split, the tuned table and the bad input."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -15,13 +16,13 @@ from data_files import write_fashion_mnist
 
 import datasets
 import pretrain_model
+from scripts import tune
+from unlearn import sweep
 from unlearn.errors import UsageError
 from unlearn.tuning import pareto, study
 from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import tune  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -218,3 +219,27 @@ def test_the_retrained_model_is_found_in_the_model_store(tmp_path, capsys):
 
     missing = invoke(tune.main, [a if a != "Trouser" else "Bag" for a in args], capsys)
     assert missing.code == 2 and "lacks 1 of the 1 retrained" in missing.err
+
+
+@pytest.mark.slow  # two tuning workers, each a process importing torch and Optuna
+def test_a_study_through_the_submitit_executor_is_shared_and_resumable(world, tmp_path):
+    """The README's tuning on SLURM: identical worker lines through `python -m unlearn.sweep
+    --executor ...` (here submitit's debug executor, the same code path without a cluster).
+    Two workers share one 3-trial budget; submitting them again runs nothing more."""
+    storage = f"sqlite:///{tmp_path / 'cluster.db'}"
+    args = argv(world, "--storage", storage)  # the last --storage wins: a study of its own
+    worker = shlex.join([sys.executable, str(ROOT / "scripts" / "tune.py"), *args])
+    listing = tmp_path / "workers.txt"
+    listing.write_text(f"{worker}\n{worker}\n")
+    sweep_argv = [str(listing), "--no-skip-done", "--executor", "submitit-debug",
+                  "--log-dir", str(tmp_path / "logs")]
+    name = "full_class-FashionMNIST-CNN-finetune"
+
+    def complete() -> int:
+        loaded = optuna.load_study(study_name=name, storage=storage)
+        return len(loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+    assert sweep.main(sweep_argv) == 0
+    assert complete() == 3
+    assert sweep.main(sweep_argv) == 0  # resumed: the budget is spent, no trial is added
+    assert complete() == 3
