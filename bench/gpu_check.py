@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,12 +67,14 @@ def run_step(name: str, cmd: list[str], log, limit: float) -> str:
     started = time.perf_counter()
     env = child_env()
     env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # its own process group: a step's worker processes (the DDP step forks its ranks) go with it
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     try:
         code = process.wait(timeout=limit)
         status = "ok" if code == 0 else f"failed (exit {code})"
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         status = "timeout"
     log.write(f"##### {name}: {status} after {time.perf_counter() - started:.0f} s\n")
