@@ -81,8 +81,9 @@ def test_report_order_and_task_lists_follow_the_declarations():
 
 
 def test_declarations_are_read_without_torch():
-    code = ("import sys, report, stable_keys, methods.hyperparameters; "
-            "from methods.registration import declared; declared(); "
+    code = ("import sys; from unlearn import report, stable_keys; "
+            "import unlearn.methods.hyperparameters; "
+            "from unlearn.methods.registration import declared; declared(); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
@@ -346,7 +347,7 @@ def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_pat
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
         ".git", ".venv", "results", "checkpoints", "data", "logs", "docs", "bench", "tests",
         "__pycache__", "*.pth"))
-    shutil.copy(toy_file, copy / "methods" / "toy_forgetting.py")
+    shutil.copy(toy_file, copy / "unlearn" / "methods" / "toy_forgetting.py")
     env = {**os.environ, "PYTHON": sys.executable, "DRY_RUN": "1"}
 
     def output(*command: str) -> str:

@@ -247,7 +247,7 @@ def test_a_floor_with_one_retrain_is_refused(tmp_path):
     assert group.study.floor == {} and "no noise floor" in " ".join(group.study.notes)
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "unlearn/report.py"), str(store),
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(store),
                            "--out", str(tmp_path / "out"), "--floor", "--no-plots"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from unlearn import REPO_ROOT
 from unlearn.errors import UsageError
 
-ROOT = Path(__file__).resolve().parent
+ROOT = REPO_ROOT
 LOCAL = "local"  # unlearn/sweep.py's own process pool (no submitit)
 SLURM = "slurm"
 EXECUTORS = (LOCAL, SLURM, "submitit-local", "submitit-debug")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+from unlearn import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 @functools.cache

@@ -15,11 +15,10 @@ from __future__ import annotations
 import ast
 import math
 
-from unlearn import recipes
+from unlearn import REPO_ROOT, recipes
 from unlearn.errors import UsageError
 from unlearn.methods.registration import (
     FULL_CLASS,
-    METHODS_DIR,
     RANDOM,
     REQUIRED,
     RUN_BATCH_SIZE,
@@ -29,7 +28,7 @@ from unlearn.methods.registration import (
     declared_defaults,
 )
 
-ROOT = METHODS_DIR.parent
+ROOT = REPO_ROOT
 # The entry point of each task: its tables (e.g. JIT) sit at the top of the file.
 MAIN_FILES = {FULL_CLASS: "forget_full_class_main.py", SUB_CLASS: "forget_sub_class_main.py",
               RANDOM: "forget_random_main.py"}

@@ -14,9 +14,10 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from unlearn import REPO_ROOT
 from unlearn.errors import UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 DEFAULT_DIR = ROOT / "tuned"
 
 
