@@ -117,3 +117,15 @@ def file_state(path: Path | str) -> bytes | None:
     """A results file's bytes, or None when it does not exist (to prove nothing was written)."""
     path = Path(path)
     return path.read_bytes() if path.exists() else None
+
+
+def one_error_line(outcome: Outcome, *mentions: str) -> str:
+    """Assert the bad-input contract: exit code 2 and one stderr line, 'error: ...', naming
+    every one of `mentions`. Returns the line."""
+    assert outcome.code == 2, outcome
+    assert len(outcome.err_lines) == 1, outcome.err_lines
+    line = outcome.err_lines[0]
+    assert line.startswith("error: ")
+    for text in mentions:
+        assert text in line, (text, line)
+    return line

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_fixtures import TINY_DATASETS, file_state, invoke, make_world
+from cli_fixtures import TINY_DATASETS, file_state, invoke, make_world, one_error_line
 
 import forget_full_class_main
 import forget_random_main
@@ -111,12 +111,7 @@ def assert_rejected(world, tmp_path, capsys, kind: str, changes=None, extra=(),
     results.append_row(results_path, {"status": "ok", "note": "recorded before the command"})
     before = file_state(results_path)
     outcome = invoke(MAINS[kind], command(world, kind, results_path, changes, extra), capsys)
-    assert outcome.code == 2, outcome
-    assert len(outcome.err_lines) == 1, outcome.err_lines
-    line = outcome.err_lines[0]
-    assert line.startswith("error: ")
-    for text in mentions:
-        assert text in line, (text, line)
+    line = one_error_line(outcome, *mentions)
     assert file_state(results_path) == before
     assert outcome.out == ""
     return line

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_fixtures import file_state, invoke, make_world, pretrain_args, rows
+from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrain_args, rows
 from data_files import write_cifar10, write_cifar100, write_pins
 
 import datasets
@@ -71,16 +71,6 @@ def no_work(monkeypatch):
         raise AssertionError("work started before the bad input was refused")
     monkeypatch.setattr(datasets, "load_split", started)
     monkeypatch.setattr(pretraining, "train", started)
-
-
-def one_error_line(outcome, *mentions: str) -> str:
-    assert outcome.code == 2, outcome
-    assert len(outcome.err_lines) == 1, outcome.err_lines
-    line = outcome.err_lines[0]
-    assert line.startswith("error: ")
-    for text in mentions:
-        assert text in line, (text, line)
-    return line
 
 
 # ---------------------------------------------------------------- 1. outputs checked first
