@@ -184,22 +184,28 @@ def test_bad_executor_options_exit_2_before_submitting(tmp_path, capsys, options
 
 
 def test_node_local_paths_are_refused_with_slurm(tmp_path, capsys, monkeypatch):
-    shared = Path.cwd()  # the checkout: not under a temporary folder in CI
+    # Where the checkout and pytest's temporary folder lie differs from machine to machine
+    # (both may be under /tmp), so the node-local roots are set for the test: one folder
+    # stands for /tmp, the rest of tmp_path for a shared file system.
+    local, shared = tmp_path / "node-local", tmp_path / "shared"
+    monkeypatch.setattr(cluster, "NODE_LOCAL_ROOTS", (str(local),))
+    monkeypatch.setattr(cluster, "_mounts", lambda: [])
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.delenv(cluster.STORE_ENV, raising=False)
     grid = tmp_path / "grid.txt"
     grid.write_text(f"python forget_full_class_main.py -results {shared}/r.jsonl\n"
-                    "python pretrain_model.py -store /tmp/pool -seed 1\n")
+                    f"python pretrain_model.py -store {local}/pool -seed 1\n")
     argv = [str(grid), "--executor", "slurm", "--partition", "gpu", "--log-dir",
-            str(shared / "results" / "logs")]
+            str(shared / "logs")]
     assert sweep.main(argv) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: -store /tmp/pool (command 2) is node-local (under /tmp): SLURM jobs on other "
-        "nodes cannot see it; use a shared file system, or pass --assume-shared")
-    assert sweep.main([*argv[:-1], "/tmp/logs"]) == 2
-    assert "error: --log-dir /tmp/logs is node-local (under /tmp)" in capsys.readouterr().err
-    monkeypatch.setenv(cluster.STORE_ENV, "/dev/shm/store")
-    with pytest.raises(UsageError, match=r"\$UNLEARN_STORE /dev/shm/store is node-local"):
+        f"error: -store {local}/pool (command 2) is node-local (under {local}): SLURM jobs on "
+        "other nodes cannot see it; use a shared file system, or pass --assume-shared")
+    assert sweep.main([*argv[:-1], str(local / "logs")]) == 2
+    assert f"error: --log-dir {local}/logs is node-local (under {local})" in \
+        capsys.readouterr().err
+    monkeypatch.setenv(cluster.STORE_ENV, f"{local}/store")
+    with pytest.raises(UsageError, match=rf"\$UNLEARN_STORE {local}/store is node-local"):
         cluster.check_shared_paths([], shared / "logs")
 
 
