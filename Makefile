@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test test-fast lint clean
+.PHONY: setup data demo test test-slow lint clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,13 @@ data:
 demo: setup data
 	$(PY) scripts/demo.py
 
+# The README's test command: everything but the tests marked slow (about 3.5 minutes on 2 cores).
 test: setup data
-	$(PY) -m pytest -q
-
-test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# The slow ones: whole sweeps and studies in child processes, the dry GPU check (about 4 minutes).
+test-slow: setup data
+	$(PY) -m pytest -q -m slow
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -219,6 +219,7 @@ def test_bench_bf16_quick(tmp_path):
         "acc_test"]
 
 
+@pytest.mark.slow  # two gloo processes each starting torch
 def test_gpu_check_dry_ddp_step(tmp_path):
     """The DDP step in dry mode: one and two gloo processes train an epoch of the CNN."""
     code = gpu_check.main(["--dry", "--steps", "ddp", "--out", str(tmp_path / "gpu_check.txt"),

@@ -129,6 +129,7 @@ def test_local_executor_sweep_interrupted_then_resumed(fake, tmp_path):
     assert sorted(recorded(record)) == ["a", "b", "c", "d", "hang"]
 
 
+@pytest.mark.slow  # pretraining runs as child processes through submitit
 def test_model_pool_of_pretraining_runs_is_skipped_when_done(tmp_path):
     """A pool is pretrain_model.py command lines; -skip_done keeps finished checkpoints."""
     data = write_fashion_mnist(tmp_path / "data", n_train=20, n_test=10)
