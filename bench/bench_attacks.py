@@ -26,8 +26,8 @@ import torch
 
 import datasets
 import metrics
-from bench.bench_eval import load_data
 from bench.bench_eval import load_model as load_eval_model
+from bench.bench_eval import load_sets
 from bench.common import (
     DEFAULT_CACHE,
     alternate,
@@ -38,7 +38,6 @@ from bench.common import (
     resolve_device,
     show_ratio,
     spread,
-    subset,
     write_json,
 )
 from unlearn import experiment
@@ -101,12 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.forget_count = min(args.forget_count, 30)
     apply_threads(args.threads)
     device = resolve_device(args.device)
-    spec = datasets.DATASETS[args.dataset]
-    data_dir, data_text = load_data(args)
-    forget_class = datasets.resolve_class(
-        args.dataset, args.forget_class or ("rocket" if args.dataset == "Cifar100" else "0"))
-    train_set = subset(datasets.load_split(args.dataset, True, data_dir), args.limit_train)
-    test_set = subset(datasets.load_split(args.dataset, False, data_dir), args.limit_test)
+    spec, _, data_text, forget_class, train_set, test_set = load_sets(args)
     split = make_split(args.task, args.dataset, train_set, test_set, forget_class,
                        args.forget_count)
     model, weights = load_eval_model(args, spec.num_classes, device)

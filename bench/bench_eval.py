@@ -61,6 +61,18 @@ def load_data(args) -> tuple[str | None, str]:
     return str(root), text
 
 
+def load_sets(args):
+    """(spec, data folder, its description, forget class, train set, test set) from a
+    benchmark's data options (--dataset, --forget-class, --limit-train, --limit-test, --quick)."""
+    spec = datasets.DATASETS[args.dataset]
+    data_dir, data_text = load_data(args)
+    forget_class = datasets.resolve_class(
+        args.dataset, args.forget_class or ("rocket" if args.dataset == "Cifar100" else "0"))
+    train_set = subset(datasets.load_split(args.dataset, True, data_dir), args.limit_train)
+    test_set = subset(datasets.load_split(args.dataset, False, data_dir), args.limit_test)
+    return spec, data_dir, data_text, forget_class, train_set, test_set
+
+
 def load_model(args, num_classes: int, device: torch.device) -> tuple[torch.nn.Module, str]:
     path = args.checkpoint
     if path is None and args.net == "CNN" and args.dataset == "FashionMNIST" and not (
@@ -121,12 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.n_train, args.n_test, args.reps = args.n_train or 300, args.n_test or 50, 2
     apply_threads(args.threads)
     device = resolve_device(args.device)
-    spec = datasets.DATASETS[args.dataset]
-    data_dir, data_text = load_data(args)
-    forget_class = datasets.resolve_class(
-        args.dataset, args.forget_class or ("rocket" if args.dataset == "Cifar100" else "0"))
-    train_set = subset(datasets.load_split(args.dataset, True, data_dir), args.limit_train)
-    test_set = subset(datasets.load_split(args.dataset, False, data_dir), args.limit_test)
+    spec, data_dir, data_text, forget_class, train_set, test_set = load_sets(args)
     split = datasets.full_class_split(train_set.labels, test_set.labels, forget_class)
     model, weights = load_model(args, spec.num_classes, device)
     emit(f"Evaluation benchmark on {describe_machine(device)}")
