@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import time
 
@@ -33,12 +32,7 @@ from bench.common import (
     subset,
     write_json,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from unlearn.distributed import free_port
 
 
 def _worker(rank: int, size: int, port: int, args: dict, times) -> None:
@@ -105,7 +99,7 @@ class _Epoch:
 
 def time_world(size: int, args: dict) -> list[float]:
     times = mp.Manager().dict()
-    mp.spawn(_worker, args=(size, _free_port(), args, times), nprocs=size, join=True)
+    mp.spawn(_worker, args=(size, free_port(), args, times), nprocs=size, join=True)
     return list(times[size])
 
 

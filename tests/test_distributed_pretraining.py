@@ -2,7 +2,6 @@
 loader's shards; bad world sizes; what is recorded about the execution."""
 
 import os
-import socket
 
 import pytest
 import torch
@@ -22,12 +21,6 @@ WEIGHT_TOL = 1e-6
 LOSS_TOL = 1e-6
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, argv: list, codes) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1",
@@ -39,7 +32,7 @@ def _worker(rank: int, world: int, port: int, argv: list, codes) -> None:
 def run_world(world: int, argv: list) -> list:
     """pretrain_model.main in `world` processes joined like torchrun joins them."""
     codes = mp.Manager().dict()
-    mp.spawn(_worker, args=(world, free_port(), argv, codes), nprocs=world, join=True)
+    mp.spawn(_worker, args=(world, distributed.free_port(), argv, codes), nprocs=world, join=True)
     return [codes[r] for r in range(world)]
 
 

@@ -13,6 +13,7 @@ so the optimiser steps are those of one process with the same batch.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -101,3 +102,10 @@ def broadcast_object(value):
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
+
+
+def free_port() -> int:
+    """A free TCP port on this machine, for a process group started here (not by torchrun)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
