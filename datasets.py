@@ -546,13 +546,18 @@ def random_split_indices(num_train: int, *, count: int,
 SUBSET_SEED = 0
 
 
+def training_subset_indices(num_train: int, size: int) -> torch.Tensor:
+    """The sorted training indices of the fixed seeded subset of `size` images."""
+    if not 0 < size <= num_train:
+        raise UsageError(f"training subset size must be between 1 and {num_train} "
+                         f"(the training set), got {size}")
+    perm = torch.randperm(num_train, generator=torch.Generator().manual_seed(SUBSET_SEED))
+    return perm[:size].sort().values
+
+
 def training_subset(train_set: ImageSet, size: int) -> ImageSet:
     """A fixed seeded subset of `size` training images (the same for every model seed), as its
     own ImageSet; indices of splits made on it refer to the subset."""
-    if not 0 < size <= len(train_set):
-        raise UsageError(f"training subset size must be between 1 and {len(train_set)} "
-                         f"(the training set), got {size}")
-    perm = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(SUBSET_SEED))
-    chosen = perm[:size].sort().values
+    chosen = training_subset_indices(len(train_set), size)
     return ImageSet(train_set.images[chosen], train_set.labels[chosen],
                     train_set.fine_labels[chosen], list(train_set.class_names))

@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--forget-count", type=int, default=None,
                         help="random: training samples tuning forgets")
     parser.add_argument("--val-frac", type=float, default=0.1,
-                        help="fraction of the training set held out for measuring")
+                        help="fraction of the training set held out for measuring (an "
+                             "original trained on the whole training set)")
+    parser.add_argument("--val-count", type=int, default=2000,
+                        help="unseen training images measured on when the original was "
+                             "trained on a subset (-train_subset)")
     parser.add_argument("--measure-on", default="validation",
                         help="split the objective measures on (only 'validation' is allowed)")
     parser.add_argument("--space", action="append", default=[], metavar="NAME=KIND:LOW:HIGH",
@@ -91,8 +95,8 @@ def request_from(args) -> TuningRequest:
                         num_classes=classes, weights=args.weights,
                         retrained=args.retrained or stored_retrain(args),
                         tune_class=args.tune_class, forget_count=args.forget_count,
-                        val_frac=args.val_frac, seed=args.seed, batch_size=args.b,
-                        data_dir=args.data_dir)
+                        val_frac=args.val_frac, val_count=args.val_count, seed=args.seed,
+                        batch_size=args.b, data_dir=args.data_dir)
     space = request_space(args.method, [parse_override(s) for s in args.space],
                           only=args.space_only)
     return TuningRequest(setup=setup, method=args.method, trials=args.trials,

@@ -2,11 +2,18 @@
 
 The tuning data never include the test split (the split gate refuses it) and never include the
 forget set that is reported: tuning forgets a class of its own (`tune_class`), which must differ
-from the classes the reported runs forget. A seeded slice of the training set (`val_frac`,
-10 %) is held out as validation: no method sees it (it is in neither the forget nor the retain
-set handed to the method), and accuracies are measured on it. The original and the retrained
-models did train on it, unless they were trained on a subset that left it out; it is the same
-samples for the method's model and the retrained one, so their distance compares like with like.
+from the classes the reported runs forget. Accuracies are measured on validation samples that
+no method sees (they are in neither the forget nor the retain set handed to the method):
+
+- An original trained on the whole training set: a seeded slice of it (`val_frac`, 10 %). The
+  original and the retrained models did train on it; it is the same samples for the method's
+  model and the retrained one, so their distance compares like with like.
+- An original trained on a fixed subset (the memorising regime): `val_count` seeded training
+  images from outside the subset, which no model of the pool has seen. There the originals
+  fit every training image, so a slice of the subset would score ~100 % for every model and
+  say nothing; unseen images behave like the test set without being it. The loss attack then
+  compares the forget samples with unseen samples of the same class (random task: the mix),
+  the matched non-members the evaluation's attacks use too.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ class TuningSetup:
     tune_class: str | None = None  # full/sub-class: the class tuning forgets (not a reported one)
     forget_count: int | None = None  # random: samples tuning forgets
     val_frac: float = 0.1
+    val_count: int = 2000  # unseen validation images when the original trained on a subset
     seed: int = 0
     batch_size: int = 128
     eval_batch_size: int = 256
@@ -57,6 +65,7 @@ class TuningSplit:
     val_retain: torch.Tensor  # validation samples of the retained data
     forget_label: int | None
     description: str
+    unseen_validation: bool = False  # no model of the pool trained on the validation samples
 
 
 def validation_slice(num_train: int, fraction: float, seed: int) -> torch.Tensor:
@@ -68,10 +77,33 @@ def validation_slice(num_train: int, fraction: float, seed: int) -> torch.Tensor
     return perm[:count].sort().values
 
 
-def make_split(setup: TuningSetup, train_set) -> TuningSplit:
+def subset_with_validation(full, subset: int, count: int, seed: int):
+    """The training subset an original was trained on, followed by `count` seeded images from
+    outside it; the indices of those (the validation samples) in the combined set."""
+    import datasets as data
+
+    inside = data.training_subset_indices(len(full), subset)
+    is_outside = torch.ones(len(full), dtype=torch.bool)
+    is_outside[inside] = False
+    outside = torch.nonzero(is_outside).flatten()
+    if not 1 <= count <= len(outside):
+        raise UsageError(f"--val-count must lie in 1..{len(outside)} (training images outside "
+                         f"the {subset}-image subset), got {count}")
+    drawn = torch.randperm(len(outside), generator=torch.Generator().manual_seed(seed + 7919))
+    chosen = torch.cat([inside, outside[drawn[:count]].sort().values])
+    combined = data.ImageSet(full.images[chosen], full.labels[chosen], full.fine_labels[chosen],
+                             list(full.class_names))
+    return combined, torch.arange(subset, subset + count)
+
+
+def make_split(setup: TuningSetup, train_set, validation: torch.Tensor | None = None,
+               ) -> TuningSplit:
+    """The forget/retain sets handed to the method and the validation samples, as indices into
+    `train_set`; `validation` given: unseen samples (subset originals), else a seeded slice."""
     n = len(train_set.labels)
+    unseen = validation is not None
     in_val = torch.zeros(n, dtype=torch.bool)
-    in_val[validation_slice(n, setup.val_frac, setup.seed)] = True
+    in_val[validation if unseen else validation_slice(n, setup.val_frac, setup.seed)] = True
     if setup.task == RANDOM:
         pool = torch.nonzero(~in_val).flatten()
         count = setup.forget_count or 0
@@ -82,7 +114,7 @@ def make_split(setup: TuningSetup, train_set) -> TuningSplit:
         forget = pool[chosen[:count]].sort().values
         retain = pool[chosen[count:]].sort().values
         return TuningSplit(forget, retain, None, torch.nonzero(in_val).flatten(), None,
-                           f"random {count} training samples (seed {setup.seed})")
+                           f"random {count} training samples (seed {setup.seed})", unseen)
     if setup.task == SUB_CLASS:
         target = datasets.resolve_fine_class(setup.dataset, setup.tune_class)
         is_target = train_set.fine_labels == target
@@ -97,7 +129,7 @@ def make_split(setup: TuningSetup, train_set) -> TuningSplit:
     if any(len(p) == 0 for p in parts):
         raise UsageError(f"{what}: the training set is too small to hold out validation "
                          f"samples of both the class and the rest (--val-frac {setup.val_frac})")
-    return TuningSplit(*parts, label, what)
+    return TuningSplit(*parts, label, what, unseen)
 
 
 def load_model(setup: TuningSetup, path: str) -> torch.nn.Module:
@@ -127,9 +159,16 @@ class TuningContext:
     def __init__(self, setup: TuningSetup, device: torch.device):
         self.setup, self.device = setup, device
         self.spec = datasets.DATASETS[setup.dataset]
-        self.train_set = datasets.load_split(setup.dataset, True, setup.data_dir)
-        self.split = make_split(setup, self.train_set)
         self.original = load_model(setup, setup.weights)
+        full = datasets.load_split(setup.dataset, True, setup.data_dir)
+        subset = (self.original.meta.get("training") or {}).get("train_subset")
+        if subset:
+            self.train_set, unseen = subset_with_validation(full, subset, setup.val_count,
+                                                            setup.seed)
+            self.split = make_split(setup, self.train_set, unseen)
+        else:
+            self.train_set = full
+            self.split = make_split(setup, self.train_set)
         retrained = load_model(setup, setup.retrained)
         check_retrained(setup, retrained.meta)
         self.reference = objective.scores(retrained.to(device), self.loaders(), device)
@@ -142,8 +181,13 @@ class TuningContext:
             return datasets.BatchLoader(self.train_set, indices, self.setup.eval_batch_size,
                                         spec=self.spec, image_size=self.original.input_size)
         split = self.split
-        return {"val_retain": over(split.val_retain), "val_forget": over(split.val_forget),
-                "forget": over(split.forget)}
+        val_retain, val_forget = over(split.val_retain), over(split.val_forget)
+        # The loss attack's non-members: unseen samples of the forgotten class where there are
+        # any (matched, as the evaluation's attacks), else the retained validation samples.
+        matched = split.unseen_validation and val_forget is not None
+        return {"val_retain": val_retain, "val_forget": val_forget,
+                "forget": over(split.forget),
+                "nonmembers": val_forget if matched else val_retain}
 
     def method_data(self, method: str) -> MethodData:
         """What the pipeline would hand `method`, built on the tuning split."""

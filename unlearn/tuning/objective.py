@@ -5,7 +5,8 @@ Three measures, each compared with the retrained model's on the same samples:
 - forgotten accuracy (Df): the validation samples of the forgotten class (full class, sub-class)
   or the forgotten training samples themselves (random);
 - loss-attack AUC: how well a sample's loss tells the forget samples the method was given from
-  the validation samples of the retained data (scikit-learn's roc_auc_score on −loss: lower
+  validation samples (unseen ones of the same class where the pool trained on a subset, else
+  the validation samples of the retained data) (scikit-learn's roc_auc_score on −loss: lower
   loss, more likely a training member). An unlearned model should be as (in)separable as the
   retrained one, which never trained on the forget samples.
 
@@ -38,17 +39,24 @@ def loss_attack_auc(forget_logits, forget_labels, other_logits, other_labels) ->
 
 def scores(model, loaders: dict, device) -> dict:
     """Dr, Df (%) and the loss-attack AUC of `model` on the tuning loaders: "val_retain",
-    "val_forget" (None on the random task: Df is then measured on "forget") and "forget"."""
-    predicted = {name: metrics.predict(model, loader, device)
-                 for name, loader in loaders.items() if loader is not None}
+    "val_forget" (None on the random task: Df is then measured on "forget"), "forget" and
+    "nonmembers" (the attack's non-members: one of the validation loaders, predicted once)."""
+    predicted, by_loader = {}, {}
+    for name, loader in loaders.items():
+        if loader is None:
+            continue
+        if id(loader) not in by_loader:
+            by_loader[id(loader)] = metrics.predict(model, loader, device)
+        predicted[name] = by_loader[id(loader)]
     for logits, _ in predicted.values():
         if not torch.isfinite(logits).all():
             raise metrics.DivergedModelError("the model's logits are not finite")
     forget_measure = predicted.get("val_forget", predicted["forget"])
+    nonmembers = predicted.get("nonmembers", predicted["val_retain"])
     return {
         "dr": metrics.accuracy(*predicted["val_retain"]),
         "df": metrics.accuracy(*forget_measure),
-        "auc": loss_attack_auc(*predicted["forget"], *predicted["val_retain"]),
+        "auc": loss_attack_auc(*predicted["forget"], *nonmembers),
     }
 
 
