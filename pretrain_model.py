@@ -1,5 +1,6 @@
 """Train the original model (published `pretrain_model.py`) or, with
--forget_class, the retrained gold standard without that class.
+-forget_class, the retrained gold standard without that class (-forget_subclass: without a
+fine class; -forget_count N -forget_seed S: without the random task's N samples of seed S).
 
     python pretrain_model.py -net VGG16 -dataset Cifar100 -classes 100 -gpu
     torchrun --standalone --nproc_per_node 4 pretrain_model.py ... -gpu -b 256   # 4 GPUs
@@ -34,6 +35,11 @@ def main(argv=None) -> int:
     flag(parser, "forget_class", default=None, help="leave this class out (retrained model)")
     flag(parser, "forget_subclass", default=None,
          help="leave this fine class out (sub-class retrained model, e.g. rocket on Cifar20)")
+    flag(parser, "forget_count", type=int, default=None,
+         help="with -forget_seed: leave out the N training samples the random task forgets "
+              "(forget_random_main.py -forget_count N -forget_seed S), drawn after -train_subset")
+    flag(parser, "forget_seed", type=int, default=None,
+         help="the seed of the random forget set left out (with -forget_count)")
     flag(parser, "seed", type=int, default=0)
     flag(parser, "resume", action="store_true", help="continue an interrupted run")
     flag(parser, "accept_changed_settings", action="store_true",
@@ -62,7 +68,8 @@ def main(argv=None) -> int:
     summary = pretrain(PretrainConfig(
         net=args.net, dataset=args.dataset, num_classes=args.classes, batch_size=args.b,
         warm=args.warm, epochs=args.epochs, forget_class=args.forget_class,
-        forget_subclass=args.forget_subclass, seed=args.seed,
+        forget_subclass=args.forget_subclass, forget_count=args.forget_count,
+        forget_seed=args.forget_seed, seed=args.seed,
         gpu=args.gpu, resume=args.resume, accept_changed_settings=args.accept_changed_settings,
         out=args.out, data_dir=args.data_dir,
         model_options={"weights": args.vit_weights} if args.vit_weights else None,

@@ -77,6 +77,9 @@ def stored_retrain(args) -> str:
     """The first retrained model of (original, --tune-class) in the model store."""
     if args.store is None:
         raise UsageError("give --retrained PATH, or --store DIR holding the retrained model")
+    if args.task == "random":  # tuning draws its own forget set, outside its validation slice
+        raise UsageError("no stored retrain left out the random task's tuning forget set; "
+                         "give --retrained PATH")
     from models.checkpoint import load_checkpoint
     from unlearn.pretraining import original_recipe, stored_retrains
     _, meta = load_checkpoint(args.weights)

@@ -1,5 +1,6 @@
 """The model store: trained once, reused, refused when its file lies, safe under interruption
-and concurrent writers; and the pretrain / retrain entry points that use it."""
+and concurrent writers; and the pretrain / retrain entry points that use it (the random task's
+retrains too)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
-from cli_fixtures import invoke, make_world, pretrain_args, rows
+import torch
+from cli_fixtures import invoke, make_world, one_error_line, pretrain_args, rows
 
+import datasets
 import forget_full_class_main
+import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import model_store
+from unlearn import experiment, model_store, pretraining
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
 
@@ -186,3 +190,105 @@ def test_retrain_from_the_store_needs_a_stored_original(world, tmp_path, capsys,
     outcome = invoke(forget_full_class_main.main, argv, capsys)
     assert outcome.code == 2
     assert "was not trained into a model store" in outcome.err_lines[-1]
+
+
+def random_run_args(world, weights, *extra: str) -> list[str]:
+    return ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10",
+            "-weight_path", str(weights), "-store", "store",
+            "-data_dir", world.data_dir("FashionMNIST"), "-results", "r.jsonl", *extra]
+
+
+def random_pool(world, capsys, count: str, forget_seed: str) -> tuple[Path, Path]:
+    """An original trained on a 24-image subset, and its first retrain without the random
+    task's forget set (count, seed), as scripts/pool.py trains them; their paths."""
+    subset = ("-store", "store", "-train_subset", "24")
+    assert invoke(pretrain_model.main, pretrain_args(world, "FashionMNIST", *subset),
+                  capsys).code == 0
+    (original,) = Path("store").rglob("*.pth")
+    retrain = invoke(pretrain_model.main, pretrain_args(
+        world, "FashionMNIST", *subset, "-forget_count", count, "-forget_seed", forget_seed,
+        "-seed", str(retrain_seed(0))), capsys)
+    assert retrain.code == 0, retrain.err
+    (retrained,) = [p for p in Path("store").rglob("*.pth") if p != original]
+    return original, retrained
+
+
+def test_a_random_retrain_leaves_out_the_samples_the_run_forgets(world, tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seen = {}  # what the retrain trained on, and what the forgetting run forgot
+    real_train, real_evaluate = pretraining.train, experiment.evaluate
+
+    def recording_train(model, loader, *args, **kwargs):
+        seen["retrain"] = (loader.images.images, loader.indices)
+        return real_train(model, loader, *args, **kwargs)
+
+    def recording_evaluate(model, config, spec, train_set, test_set, split, *args, **kwargs):
+        seen["run"] = (train_set.images, split.forget_train, split.retain_train)
+        return real_evaluate(model, config, spec, train_set, test_set, split, *args, **kwargs)
+
+    monkeypatch.setattr(pretraining, "train", recording_train)
+    monkeypatch.setattr(experiment, "evaluate", recording_evaluate)
+    original, retrained = random_pool(world, capsys, "5", "2")
+    # unlearning seed 7, forget seed 2: the forget set is drawn with the forget seed
+    outcome = invoke(forget_random_main.main, random_run_args(
+        world, original, "-forget_count", "5", "-forget_seed", "2", "-seed", "7",
+        "-method", "retrain"), capsys)
+    assert outcome.code == 0, outcome.err
+    assert len(list(Path("store").rglob("*.pth"))) == 2  # the run loaded the pool's retrain
+    retrain_images, retrain_indices = seen["retrain"]
+    run_images, forgotten, retained = seen["run"]
+    assert len(run_images) == 24 and torch.equal(retrain_images, run_images)  # one subset
+    assert torch.equal(retrain_indices.sort().values, retained)
+    assert torch.equal(forgotten, datasets.random_split_indices(24, count=5, seed=2)[0])
+    meta = load_checkpoint(retrained)[1]
+    (row,) = rows("r.jsonl")
+    assert meta["forget"] == meta["recipe"]["left_out"] == row["forget"] == \
+        "random 5 samples (seed 2)"
+    assert (meta["train_samples"], meta["recipe"]["train_subset"]) == (19, 24)
+    assert (row["seed"], row["forget_seed"]) == (7, 2)
+    assert row["study"]["retrain_left_out"] == row["forget"]
+
+
+def test_a_random_retrain_of_another_forget_set_is_refused(world, tmp_path, capsys,
+                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    original, retrained = random_pool(world, capsys, "5", "2")
+    same = ["-forget_count", "5", "-forget_seed", "2"]
+    close = ["-method", "baseline", "-closeness_retrains", "1"]
+    matching = invoke(forget_random_main.main, random_run_args(world, original, *same, *close),
+                      capsys)
+    assert matching.code == 0, matching.err
+    (row,) = rows("r.jsonl")
+    assert row["metrics"]["closeness"]["retrains"] == 1
+    for other in (["-forget_count", "5", "-forget_seed", "3"],   # another seed
+                  ["-forget_count", "4", "-forget_seed", "2"]):  # another count
+        loaded = invoke(forget_random_main.main, random_run_args(
+            world, original, *other, "-method", "retrain", "-retrain_path", str(retrained)),
+            capsys)
+        assert loaded.code == 2
+        assert loaded.err_lines[-1].startswith("error: retrained checkpoint")
+        assert "left out 'random 5 samples (seed 2)'" in loaded.err_lines[-1]
+        looked_up = invoke(forget_random_main.main, random_run_args(world, original, *other,
+                                                                    *close), capsys)
+        assert looked_up.code == 2 and "lacks 1 of the 1 retrained" in looked_up.err_lines[-1]
+        config = experiment.RunConfig(
+            task="random", net="CNN", dataset="FashionMNIST", num_classes=10,
+            method="baseline", weight_path=str(original), forget_count=int(other[1]),
+            forget_seed=int(other[3]), data_dir=world.data_dir("FashionMNIST"),
+            results_path="r.jsonl")
+        with pytest.raises(UsageError, match=r"left out 'random 5 samples \(seed 2\)', but "
+                                             r"this run forgets 'random \d samples"):
+            experiment.run(config, retrained_paths=(str(retrained),))
+    assert len(rows("r.jsonl")) == 1  # nothing recorded for the refused runs
+
+
+def test_a_random_retrain_names_its_whole_forget_set(world, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for flags, mention in ((["-forget_count", "5"], "-forget_seed"),
+                           (["-forget_seed", "1"], "-forget_count"),
+                           (["-forget_count", "5", "-forget_seed", "1", "-forget_class", "Bag"],
+                            "one of")):
+        outcome = invoke(pretrain_model.main, pretrain_args(world, "FashionMNIST", *flags),
+                         capsys)
+        one_error_line(outcome, mention)

@@ -128,6 +128,17 @@ def test_rows_from_before_an_option_existed_count_once_with_their_successors():
         "lipschitz_forgetting [autocast_bf16=true, hyperparameters.autocast_bf16=true]"]
 
 
+def test_random_forget_seeds_shared_by_unlearning_seeds_are_runs_of_their_own():
+    # -forget_seed: one unlearning seed on two forget sets is two runs of one table row
+    runs = [row("finetune", 0, 80 + s, 5, 0.01, 1, task="random",
+                forget=f"random 5 samples (seed {s})", key=f"f{s}",
+                config={"batch_size": 128, "hyperparameters": {}, "forget_seed": s})
+            for s in (0, 1)]
+    (group,) = report.summarize(runs)
+    (finetune,) = group.rows
+    assert finetune.label == "finetune" and finetune.cells["Dr"].n == 2
+
+
 def test_seed_shortfalls_are_listed():
     groups = report.summarize(ROWS, task="full_class")
     messages = report.seed_shortfalls(groups, 3)

@@ -32,6 +32,31 @@ def test_runs_recorded_before_an_option_existed_keep_their_key():
     assert config_key(jit(autocast_bf16=False), "ab") == KEY_RECORDED_BEFORE_BF16["jit"]
 
 
+# The key the version before -forget_seed existed (the parent of the commit that added it,
+# 207e1f8) gave a random-task baseline run of seed 3 forgetting 100 samples, checkpoint "ab".
+KEY_RECORDED_BEFORE_FORGET_SEED = "1eab6866141a25be"
+
+
+def random_run_key(*flags: str) -> str:
+    """The run key of `forget_random_main.py ... -seed 3 FLAGS`, as the entry point resolves it."""
+    import forget_random_main
+    from unlearn.cli import build_parser, config_from_args
+
+    args = build_parser("random", 128, 0).parse_args(
+        ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-method", "baseline",
+         "-weight_path", "a.pth", "-forget_count", "100", "-seed", "3", *flags])
+    config = config_from_args("random", args, forget_random_main.TABLES,
+                              forget_random_main.wandb_names)
+    return config_key(config, "ab")
+
+
+def test_a_random_run_without_forget_seed_keeps_its_key():
+    assert random_run_key() == KEY_RECORDED_BEFORE_FORGET_SEED
+    # the default given explicitly is the same run; another forget set is another run
+    assert random_run_key("-forget_seed", "3") == KEY_RECORDED_BEFORE_FORGET_SEED
+    assert random_run_key("-forget_seed", "0") != KEY_RECORDED_BEFORE_FORGET_SEED
+
+
 def test_switching_a_later_option_on_gives_a_new_key():
     assert config_key(config(autocast_bf16=True), "ab") != config_key(config(), "ab")
     assert config_key(jit(autocast_bf16=True), "ab") != config_key(jit(), "ab")

@@ -365,6 +365,9 @@ def test_devices_jobs_and_labels():
     argv = shlex.split("python forget_full_class_main.py -method scrub "
                        "-forget_class 'Ankle boot' -seed 2")
     assert sweep.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
+    random = shlex.split("py forget_random_main.py -forget_count 9 -forget_seed 1 -method scrub "
+                         "-seed 2")
+    assert sweep.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
     assert sweep.with_skip_done(argv)[-1] == "-skip_done"
     assert sweep.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
     assert sweep.read_commands(["# c", "", "a 'b c'"]) == [["a", "b c"]]

@@ -66,6 +66,9 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
              help="fraction of the training set to forget (published meaning)")
         flag(parser, "forget_count", type=int, default=None,
              help="exact number of training samples to forget")
+        flag(parser, "forget_seed", type=int, default=None,
+             help="seed of the random forget set (default: -seed, as published); J unlearning "
+                  "seeds share one forget set with it")
     else:
         flag(parser, "forget_class", required=True,
              help="class to forget: published name (rocket, vehicle2, ...), the dataset's own "
@@ -224,6 +227,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         forget_class=getattr(args, "forget_class", None),
         forget_perc=getattr(args, "forget_perc", None),
         forget_count=getattr(args, "forget_count", None),
+        forget_seed=getattr(args, "forget_seed", None),
         seed=args.seed, batch_size=args.b, eval_batch_size=args.eval_b, gpu=args.gpu,
         data_dir=args.data_dir, results_path=args.results,
         hyperparameters=chosen,

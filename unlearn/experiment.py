@@ -53,6 +53,7 @@ class RunConfig:
     forget_class: str | None = None  # class (full) or fine class (sub) to forget: name or index
     forget_perc: float | None = None  # random task: fraction of the training set to forget
     forget_count: int | None = None  # random task: exact number of training samples to forget
+    forget_seed: int | None = None  # random task: seed of the forget set; None: `seed` (published)
     seed: int = 0  # seeds torch, numpy, random, the split and JiT's noise
     batch_size: int = 128  # -b: batch of the forget/retain loaders handed to methods
     # inference batch of the evaluation (no effect on its values); 0 = auto (evaluation_batch)
@@ -69,6 +70,12 @@ class RunConfig:
     store: str | None = None  # model store: retrained models by recipe (None: not used)
     retrain_index: int = 0  # retrain: which of the cell's K stored retrains (protocol's k)
     closeness_retrains: int = 0  # closeness of the outputs to the cell's first K stored retrains
+
+
+def forget_seed(config: RunConfig) -> int:
+    """The seed the random forget set is drawn with: -forget_seed, else the run's seed (as
+    published). Apart from it, J unlearning seeds can share one forget set."""
+    return config.seed if config.forget_seed is None else config.forget_seed
 
 
 def seed_everything(seed: int) -> None:
@@ -156,9 +163,12 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     test_set = datasets.load_split(config.dataset, False, config.data_dir, seed=config.seed)
     task_split = tasks.split_for(
         config.task, config.dataset, train_set, test_set, forget_class=config.forget_class,
-        forget_perc=config.forget_perc, forget_count=config.forget_count, seed=config.seed,
-        data_dir=config.data_dir)
+        forget_perc=config.forget_perc, forget_count=config.forget_count,
+        seed=forget_seed(config), data_dir=config.data_dir)
     split, description = task_split.indices, task_split.description
+    # the forget set as the model store names its retrains: a class, or (count, seed)
+    forget = ((len(split.forget_train), forget_seed(config)) if config.task == tasks.RANDOM
+              else config.forget_class)
     data_s = time.perf_counter() - started
     # After every input check (bad input stays one line on stderr), before the method runs.
     original_model.check(meta, config.weight_path, config.net, config.dataset,
@@ -170,7 +180,7 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
 
         retrained_paths += tuple(str(p) for p in pretraining.stored_retrains(
             pretraining.original_recipe(meta, config.weight_path), config.task,
-            config.forget_class, config.closeness_retrains, config.store, config.data_dir))
+            forget, config.closeness_retrains, config.store, config.data_dir))
     retrained = {path: load_retrained(path, identity, description, config)
                  for path in retrained_paths}
 
@@ -185,7 +195,7 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     )
     hyperparameters = dict(config.hyperparameters)
     if config.method == "retrain" and config.store and not hyperparameters.get("retrained_path"):
-        hyperparameters["retrained_path"] = stored_retrain(config, meta)
+        hyperparameters["retrained_path"] = stored_retrain(config, meta, forget)
     if config.method == "retrain" and hyperparameters.get("retrained_path"):
         retrained = others_than_own(retrained, hyperparameters["retrained_path"])
     log.info("running %s on %s", config.method, device)
@@ -224,17 +234,17 @@ def load_model(config: RunConfig, identity: dict,
     return model.to(device), meta
 
 
-def stored_retrain(config: RunConfig, meta: dict) -> str:
-    """The retrained model of this run's cell from the model store, trained there first if no
-    run has needed it yet; the retrain method then only loads it."""
+def stored_retrain(config: RunConfig, meta: dict, forget) -> str:
+    """The retrained model of this run's cell (`forget`: its forget set as
+    pretraining.retrain_config takes it) from the model store, trained there first if no run
+    has needed it yet; the retrain method then only loads it."""
     from unlearn import (
         pretraining,  # pretraining reuses this module's seeding; imported when needed
     )
 
     original = pretraining.original_recipe(meta, config.weight_path)
-    retrain = pretraining.retrain_config(original, config.task, config.forget_class,
-                                         config.retrain_index, config.store, config.data_dir,
-                                         config.gpu)
+    retrain = pretraining.retrain_config(original, config.task, forget, config.retrain_index,
+                                         config.store, config.data_dir, config.gpu)
     return pretraining.pretrain(retrain)["checkpoint"]
 
 
@@ -333,6 +343,7 @@ def result_row(config: RunConfig, checkpoint: str, description: str, scores: dic
         "status": "ok",
         "task": config.task, "method": config.method, "net": config.net,
         "dataset": config.dataset, "forget": description, "seed": config.seed,
+        **({"forget_seed": forget_seed(config)} if config.task == tasks.RANDOM else {}),
         "metrics": scores,
         "reference_metrics": metrics.reference_view(scores, config.task),
         "method_s": method_s, "eval_s": eval_s, "data_s": data_s,

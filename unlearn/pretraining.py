@@ -1,4 +1,5 @@
-"""Train the original model, or the retrained gold standard (a class left out).
+"""Train the original model, or the retrained gold standard (a class, a fine class or random
+samples left out).
 
 The published recipe: SGD momentum 0.9, weight decay 5e-4, batch 64,
 augmentation (crop, flip, rotation), OneCycle to 0.1 with a first-epoch warm-up ramp. Unlike
@@ -43,6 +44,8 @@ class PretrainConfig:
     epochs: int | None = None  # None: the published count for dataset and network
     forget_class: str | None = None  # leave this class out: trains the retrained model
     forget_subclass: str | None = None  # leave this fine class out (sub-class retrain)
+    forget_count: int | None = None  # leave out the random task's forget set of this many
+    forget_seed: int | None = None  # ... samples drawn with this seed (random-task retrain)
     seed: int = 0
     gpu: bool = False
     resume: bool = False  # continue from the checkpoint's last finished epoch
@@ -104,7 +107,7 @@ def pretrain(config: PretrainConfig) -> dict:
     world = distributed.world_from_env()
     if config.store is None:
         out = Path(config.out or default_checkpoint(config.net, config.dataset,
-                                                    config.forget_class or config.forget_subclass))
+                                                    left_out_name(config)))
         preflight.writable_file(out, "checkpoint")
         if config.skip_done and out.exists():
             if finished_epochs(out, config, epochs) >= epochs:
@@ -162,7 +165,8 @@ def _device(config: PretrainConfig, world: distributed.World) -> torch.device:
 
 # What makes two pretraining runs at one -out path the same model (how they ran does not).
 RECIPE_FIELDS = ("net", "dataset", "num_classes", "batch_size", "warm", "epochs",
-                 "forget_class", "forget_subclass", "seed", "train_subset", "augment")
+                 "forget_class", "forget_subclass", "forget_count", "forget_seed", "seed",
+                 "train_subset", "augment")
 
 
 def finished_epochs(path: Path, config: PretrainConfig, epochs: int) -> int:
@@ -192,8 +196,16 @@ def check_config(config: PretrainConfig) -> int:
     epochs = config.epochs or recipes.pretrain_epochs(config.dataset, config.net)
     if epochs < 1 or config.batch_size < 1:
         raise UsageError("-epochs and -b must be at least 1")
-    if config.forget_class is not None and config.forget_subclass is not None:
-        raise UsageError("give -forget_class or -forget_subclass, not both")
+    random = config.forget_count is not None or config.forget_seed is not None
+    given = [config.forget_class is not None, config.forget_subclass is not None, random]
+    if given.count(True) > 1:
+        raise UsageError("give one of -forget_class, -forget_subclass and "
+                         "-forget_count/-forget_seed")
+    if random and (config.forget_count is None or config.forget_seed is None):
+        # no default seed: -seed is the model's, and a retrain must name its forget set exactly
+        raise UsageError("a random-task retrain needs both -forget_count N and -forget_seed S")
+    if random and config.forget_count < 1:
+        raise UsageError(f"-forget_count must be at least 1, got {config.forget_count}")
     if config.train_subset is not None and config.train_subset < 1:
         raise UsageError(f"-train_subset must be at least 1, got {config.train_subset}")
     if config.store is not None and config.out is not None:
@@ -202,8 +214,27 @@ def check_config(config: PretrainConfig) -> int:
     return epochs
 
 
+def left_out_task(config: PretrainConfig) -> str | None:
+    """The task whose forget set a retrained model leaves out; None for an original model."""
+    if config.forget_class is not None:
+        return tasks.FULL_CLASS
+    if config.forget_subclass is not None:
+        return tasks.SUB_CLASS
+    return tasks.RANDOM if config.forget_count is not None else None
+
+
+def left_out_name(config: PretrainConfig) -> str | None:
+    """What the default checkpoint name says was left out: the class, or random<N>-seed<S>."""
+    if left_out_task(config) == tasks.RANDOM:
+        return f"random{config.forget_count}-seed{config.forget_seed}"
+    return config.forget_class or config.forget_subclass
+
+
 def left_out_description(config: PretrainConfig) -> str | None:
-    """'class Shirt' / 'sub-class rocket' for a retrained model (names resolved), else None."""
+    """'class Shirt' / 'sub-class rocket' / 'random 100 samples (seed 3)' for a retrained
+    model (names resolved), as the forgetting run's split describes it; else None."""
+    if left_out_task(config) == tasks.RANDOM:
+        return tasks.random_description(config.forget_count, config.forget_seed)
     if config.forget_class is not None:
         return tasks.forget_target(tasks.FULL_CLASS, config.dataset, config.forget_class,
                                    config.data_dir)[1]
@@ -229,11 +260,10 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
     group unless the caller holds it (`keep_group`)."""
     spec = datasets.DATASETS[config.dataset]
     # Names resolve once, before any data is read (Pins identity names need the data folder).
-    label = fine = None
     if config.forget_class is not None:
-        label = datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
+        datasets.resolve_class(config.dataset, config.forget_class, config.data_dir)
     if config.forget_subclass is not None:
-        fine = datasets.resolve_fine_class(config.dataset, config.forget_subclass)
+        datasets.resolve_fine_class(config.dataset, config.forget_subclass)
     training = {**asdict(config), "epochs": epochs}
     training.pop("store")
     meta = {"arch": config.net, "num_classes": config.num_classes, "dataset": config.dataset,
@@ -257,11 +287,14 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
     if config.train_subset is not None:
         train_set = datasets.training_subset(train_set, config.train_subset)
     indices, forget = None, None  # an original model trains on every sample
-    if label is not None or fine is not None:  # a retrained one: the task split's retain set
-        task = tasks.FULL_CLASS if label is not None else tasks.SUB_CLASS
+    task = left_out_task(config)
+    if task is not None:  # a retrained one: the task split's retain set
+        # Random: drawn on the training set after the -train_subset restriction, as the
+        # forgetting run draws it (unlearn/experiment.py), so both leave out the same samples.
         task_split = tasks.split_for(task, config.dataset, train_set, test_set,
                                      forget_class=config.forget_class or config.forget_subclass,
-                                     data_dir=config.data_dir)
+                                     forget_count=config.forget_count,
+                                     seed=config.forget_seed or 0, data_dir=config.data_dir)
         indices, forget = task_split.indices.retain_train, task_split.description
 
     model = build_model(config.net, config.num_classes, **(config.model_options or {}))
@@ -324,15 +357,32 @@ def original_recipe(meta: dict, path: str) -> TrainingRecipe:
     return recipe
 
 
-def retrain_config(original: TrainingRecipe, task: str, forget: str, index: int,
+# A forget set as the model store names it: a class or fine class by name, or the random
+# task's (count, seed) pair.
+ForgetSet = str | tuple[int, int]
+
+
+def left_out_fields(task: str, forget: ForgetSet) -> dict:
+    """The PretrainConfig fields that leave `task`'s forget set out."""
+    tasks.check_task(task)
+    if task == tasks.FULL_CLASS:
+        return {"forget_class": forget}
+    if task == tasks.SUB_CLASS:
+        return {"forget_subclass": forget}
+    if not (isinstance(forget, tuple) and len(forget) == 2):
+        raise UsageError("a random-task retrain is named by its forget set's (count, seed), "
+                         f"not {forget!r}")
+    count, seed = forget
+    return {"forget_count": count, "forget_seed": seed}
+
+
+def retrain_config(original: TrainingRecipe, task: str, forget: ForgetSet, index: int,
                    store: str, data_dir: str | None, gpu: bool) -> PretrainConfig:
     """The pretraining run of the index-th retrain of (original, forget set): the original's
-    recipe, the forget class (or fine class) left out, seed retrain_seed(index) (shared by
-    every original model of that forget set)."""
-    if task not in ("full_class", "sub_class"):
-        raise UsageError(f"retrained models of the {task} task are not kept in the model store; "
-                         "-method retrain trains one from scratch")
-    left_out = {"forget_class": forget} if task == "full_class" else {"forget_subclass": forget}
+    recipe, the forget set left out (a class, a fine class, or the random task's samples drawn
+    on the original's training set), seed retrain_seed(index) (shared by every original model
+    of that forget set)."""
+    left_out = left_out_fields(task, forget)
     return PretrainConfig(
         net=original.net, dataset=original.dataset, num_classes=original.num_classes,
         batch_size=original.batch_size, warm=original.warm, epochs=original.epochs,
@@ -341,8 +391,8 @@ def retrain_config(original: TrainingRecipe, task: str, forget: str, index: int,
         train_subset=original.train_subset, augment=original.augment, store=store, **left_out)
 
 
-def stored_retrains(original: TrainingRecipe, task: str, forget: str, count: int, store: str,
-                    data_dir: str | None) -> list[Path]:
+def stored_retrains(original: TrainingRecipe, task: str, forget: ForgetSet, count: int,
+                    store: str, data_dir: str | None) -> list[Path]:
     """The first `count` retrained models of the cell, which must already be in the store
     (evaluation never trains: the pools are trained beforehand by scripts/pool.py)."""
     found, missing = [], []

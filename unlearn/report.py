@@ -44,9 +44,9 @@ CSV_NAMES = {"Dr": "Dr_pct", "Df": "Df_pct", "MIA": "MIA_pct", "time": "time_s"}
 # Config fields that name the run rather than change what a method does (the group, the forget
 # set and the seed are handled separately; the checkpoint counts by its hash).
 NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path", "forget_class",
-                "forget_perc", "forget_count", "seed", "gpu", "data_dir", "results_path",
-                "eval_batch_size", "wandb_project", "wandb_name", "skip_done", "store",
-                "retrain_index", "closeness_retrains"}
+                "forget_perc", "forget_count", "forget_seed", "seed", "gpu", "data_dir",
+                "results_path", "eval_batch_size", "wandb_project", "wandb_name", "skip_done",
+                "store", "retrain_index", "closeness_retrains"}
 # Method arguments that say which replicate a run is (which of K retrains), not what it does.
 REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 
@@ -127,10 +127,11 @@ def matches(row: dict, task=None, dataset=None, net=None, methods=None) -> bool:
 def run_identity(row: dict) -> str:
     """What makes two rows the same run: group, method, forget set, seed and settings (the
     checkpoint by its hash). Rows written before and after an option was added (with the
-    value that behaves as before) are the same run."""
+    value that behaves as before) are the same run. The forget set is the exact one, with the
+    random task's forget seed, which -forget_seed can set apart from the run's seed."""
     retrain = study_layout.retrain_of(row) if row.get("method") == REFERENCE else None
     return json.dumps([row.get("task"), row.get("dataset"), row.get("net"), row.get("method"),
-                       forget_set(row), row.get("seed"), settings_of(row),
+                       study_layout.forget_of(row), row.get("seed"), settings_of(row),
                        study_layout.original_of(row), retrain], sort_keys=True)
 
 
@@ -192,10 +193,11 @@ def method_rank(method: str) -> tuple[int, str]:
 
 
 def pair_means(runs: list[dict], metric: str) -> dict[tuple, float]:
-    """Mean of a metric per (original model, seed, forget set) pair."""
+    """Mean of a metric per (original model, seed, forget set) pair (the exact forget set:
+    two random forget seeds are two sets)."""
     pairs: dict[tuple, list[float]] = defaultdict(list)
     for run in runs:
-        pairs[(study_layout.original_of(run), run["seed"], forget_set(run))].append(
+        pairs[(study_layout.original_of(run), run["seed"], study_layout.forget_of(run))].append(
             metric_values(run)[metric])
     return {pair: statistics.fmean(values) for pair, values in pairs.items()}
 

@@ -14,7 +14,11 @@ from unlearn.methods.hyperparameters import reference_value
 from unlearn.methods.registration import REQUIRED, declared, declared_defaults
 
 # RunConfig fields
-CONFIG = {"autocast_bf16": False, "retrain_index": 0, "closeness_retrains": 0}
+CONFIG = {"autocast_bf16": False, "retrain_index": 0, "closeness_retrains": 0,
+          "forget_seed": None}
+# RunConfig fields whose as-before value is another field's: the random forget set was drawn
+# with the run's seed, so -forget_seed S given with -seed S is the run it always was.
+SAME_AS = {"forget_seed": "seed"}
 
 # The hyperparameters each method's rows carried before every method declared its defaults
 # (by network where that differed). Since then a row carries all of a method's keyword
@@ -66,7 +70,8 @@ def later_hyperparameters(config: dict) -> dict:
 
 def drop_when_as_before(config: dict) -> dict:
     """A copy of a RunConfig as a dict without the later options that behave as before."""
-    resolved = {k: v for k, v in config.items() if not (k in CONFIG and v == CONFIG[k])}
+    resolved = {k: v for k, v in config.items() if not (k in CONFIG and v == CONFIG[k])
+                and not (k in SAME_AS and v == config.get(SAME_AS[k]))}
     later = later_hyperparameters(config)
     hyper = config.get("hyperparameters") or {}
     resolved["hyperparameters"] = {k: v for k, v in hyper.items()

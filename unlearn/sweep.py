@@ -114,14 +114,16 @@ def option_value(argv: list[str], name: str) -> str | None:
 
 
 def job_label(argv: list[str]) -> str:
-    """`entry method class seed` when the command has those flags, else the command itself."""
+    """`entry method class seed` when the command has those flags (the random task's forget
+    seed too), else the command itself."""
     scripts = [Path(t).stem for t in argv if t.endswith(".py")]
     parts = scripts[:1] + [v for v in (option_value(argv, "method"),
-                                       option_value(argv, "forget_class"))
+                                       option_value(argv, "forget_class"),
+                                       option_value(argv, "forget_subclass"))
                            if v is not None]
-    seed = option_value(argv, "seed")
-    if seed is not None:
-        parts.append(f"seed {seed}")
+    for name, shown in (("forget_seed", "forget seed"), ("seed", "seed")):
+        if option_value(argv, name) is not None:
+            parts.append(f"{shown} {option_value(argv, name)}")
     return " ".join(parts) if len(parts) > 1 else shlex.join(argv)
 
 

@@ -145,4 +145,11 @@ def _random_split(dataset: str, train_set: datasets.ImageSet, test_set: datasets
     empty = torch.empty(0, dtype=torch.long)
     everything = torch.arange(len(test_set.labels))
     split = datasets.Split(forget, retain, empty, everything)
-    return TaskSplit(split, None, f"random {count} samples (seed {seed})")
+    return TaskSplit(split, None, random_description(count, seed))
+
+
+def random_description(count: int, seed: int) -> str:
+    """The random task's forget set as results and checkpoints record it. The draw depends on
+    the count and the seed alone, so equal descriptions on one training set mean equal
+    samples (a stored retrain is named by it before any data is loaded)."""
+    return f"random {count} samples (seed {seed})"
