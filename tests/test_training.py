@@ -100,3 +100,21 @@ def test_test_accuracy_is_measured_every_n_epochs_and_after_the_last():
     assert [("acc_test" in record) for record in summary["history"]] == \
         [False, True, False, True, True]
     assert len(measured) == 3
+
+
+def test_a_diverged_training_raises_and_saves_nothing_past_the_last_finite_epoch(tmp_path):
+    """A learning rate of 1e30 makes the loss infinite in the second epoch: the training stops
+    there with one sentence, and the checkpoint on disk holds the first epoch only."""
+    import pytest
+
+    from models.checkpoint import load_checkpoint
+    from unlearn.errors import TrainingDivergedError
+
+    path = tmp_path / "ckpt.pth"
+    meta = {"arch": "linear", "num_classes": 2, "dataset": "toy"}
+    with pytest.raises(TrainingDivergedError, match=r"epoch 2/5; the training diverged"):
+        train(_model(), _problem(), torch.device("cpu"), TrainSettings(
+            epochs=5, schedule=lambda step: 0.1 if step < 5 else 1e30, checkpoint_path=path,
+            checkpoint_meta=meta))
+    _, saved = load_checkpoint(path)
+    assert [r["epoch"] for r in saved["history"]] == [1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 from lipschitz import JitOptions
 from models import MODELS
-from unlearn.errors import UsageError
+from unlearn.errors import TrainingDivergedError, UsageError
 from unlearn.experiment import RunConfig, run
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.pretraining import default_checkpoint
@@ -278,14 +278,18 @@ PRETRAIN_RESUME_HINT = ("the checkpoint holds every finished epoch; run the same
 
 def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGET_RESUME_HINT
             ) -> Callable[[list[str] | None], int]:
-    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; Ctrl-C one
-    line saying how to resume, and exit code 130."""
+    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a diverged
+    training one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
+    130."""
     def wrapper(argv: list[str] | None = None) -> int:
         try:
             return main(argv)
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except TrainingDivergedError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             print(f"interrupted: {resume_hint}", file=sys.stderr)
             return INTERRUPTED

@@ -9,3 +9,8 @@ docs/deviations.md).
 
 class UsageError(Exception):
     """Bad input from the user: unknown names, missing files, invalid hyperparameters."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """A training whose loss stopped being finite: its model must not be saved or used (a
+    model of NaN weights predicts one class and would pass for a trained one)."""

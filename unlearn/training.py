@@ -22,6 +22,7 @@ from tqdm import tqdm
 from models.checkpoint import load_checkpoint, save_checkpoint
 from unlearn.devices import use_channels_last_on_cpu
 from unlearn.distributed import World
+from unlearn.errors import TrainingDivergedError
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,11 @@ def train(
             dist.all_reduce(total)
             running = total.item()
         record = {"epoch": epoch + 1, "train_loss": running / max(steps_per_epoch, 1)}
+        if not math.isfinite(record["train_loss"]):  # before saving: the partial file keeps
+            raise TrainingDivergedError(  # the last finite epoch, and nothing is stored
+                f"{settings.label}: the training loss is {record['train_loss']} in epoch "
+                f"{epoch + 1}/{settings.epochs}; the training diverged and nothing was saved "
+                "(try another -seed or a smaller learning rate)")
         last = epoch + 1 == settings.epochs
         if (evaluate_epoch is not None and world.is_main
                 and (last or (epoch + 1) % settings.evaluate_every == 0)):
