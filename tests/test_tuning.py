@@ -243,3 +243,34 @@ def test_a_study_through_the_submitit_executor_is_shared_and_resumable(world, tm
     assert complete() == 3
     assert sweep.main(sweep_argv) == 0  # resumed: the budget is spent, no trial is added
     assert complete() == 3
+
+
+def test_a_worker_losing_the_race_to_create_the_database_retries(tmp_path, monkeypatch):
+    """Two workers creating a new database at once: the loser's schema INSERT fails once with
+    an IntegrityError, and it opens the database the winner created."""
+    import sqlalchemy.exc
+
+    real, calls = study.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study, "RDBStorage", racing)
+    monkeypatch.setattr(study.time, "sleep", lambda s: None)
+    opened = study.storage(f"sqlite:///{tmp_path / 'race.db'}")
+    assert len(calls) == 2 and opened.get_all_studies() == []
+
+
+def test_tuning_holds_every_other_hyperparameter_at_what_a_run_resolves():
+    """SSD's full_order comes from its declaration (no table row sets it); the batch size from
+    the tuner, and the tuned table's entry leaves batch sizes to the run's -b."""
+    from unlearn.tuning.run_tuning import fixed_hyperparameters, run_dependent
+
+    fixed = fixed_hyperparameters("full_class", "FashionMNIST", "CNN", "ssd_tuning",
+                                  {"dampening_constant": (), "selection_weighting": ()}, 96)
+    assert fixed["full_order"] == "shuffled" and fixed["batch_size"] == 96
+    assert "dampening_constant" not in fixed
+    assert run_dependent(fixed) == {k: v for k, v in fixed.items() if k != "batch_size"}

@@ -13,7 +13,7 @@ import optuna
 
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
-from unlearn.methods import get_method
+from unlearn.methods import get_method, hyperparameters
 from unlearn.tuning import objective, pareto, study, table
 from unlearn.tuning.context import TuningContext, TuningSetup, setup_digest
 from unlearn.tuning.space import check_space, search_space, suggest
@@ -42,15 +42,21 @@ class TuningRequest:
     gpu: bool = False
 
 
-def fixed_hyperparameters(task: str, net: str, method: str, space: dict) -> dict:
-    """What a trial does not vary: the main file's table row for this network (where users edit
-    settings), without the entries the space varies. jit_zero_shot reads JiT's row, less η."""
+def fixed_hyperparameters(task: str, dataset: str, net: str, method: str, space: dict,
+                          batch_size: int) -> dict:
+    """What a trial does not vary: every hyperparameter a run of `method` would resolve (the
+    declaration's defaults, then the main file's table row for this network, where users edit
+    settings), without the entries the space varies."""
     main = importlib.import_module(MAIN_OF_TASK[task])
-    row_of = "lipschitz_forgetting" if method == "jit_zero_shot" else method
-    fixed = dict(main.TABLES.get(row_of, {}).get(net, {}))
-    if method == "jit_zero_shot":
-        fixed.pop("eta", None)
-    return {k: v for k, v in fixed.items() if k not in space}
+    declared = get_method(method, task)
+    resolved = hyperparameters.resolve(declared, task, net, dataset, batch_size=batch_size,
+                                       table=hyperparameters.table_for(declared, main.TABLES))
+    return {k: v for k, v in resolved.items() if k not in space}
+
+
+def run_dependent(values: dict) -> dict:
+    """Without the batch sizes: a tuned table's entry leaves those to the run's -b."""
+    return {k: v for k, v in values.items() if k != "batch_size" and not k.endswith("_batch")}
 
 
 def check_request(request: TuningRequest) -> None:
@@ -71,7 +77,8 @@ def tune(request: TuningRequest) -> dict:
     """Run (or resume) the study; returns its summary. The test split stays closed throughout."""
     check_request(request)
     setup, method = request.setup, request.method
-    fixed = fixed_hyperparameters(setup.task, setup.net, method, request.space)
+    fixed = fixed_hyperparameters(setup.task, setup.dataset, setup.net, method, request.space,
+                                  setup.batch_size)
     name = study.study_name(setup.task, setup.dataset, setup.net, method)
     group = study.group_of(setup.task, setup.dataset, setup.net)
     with blocked_test_split():
@@ -128,7 +135,7 @@ def summarise(request: TuningRequest, opened: optuna.Study, reference: dict, fix
     if done >= request.trials:
         path = table.table_path(setup.task, setup.dataset, setup.net, request.tuned_dir)
         table.write_entry(path, request.method, {
-            "hyperparameters": {**fixed, **best.params},
+            "hyperparameters": run_dependent({**fixed, **best.params}),
             "validation_scores": summary["best"], "retrained_scores": reference,
             "pareto": on_front,
             "provenance": {"study": opened.study_name, "storage": request.storage_url,

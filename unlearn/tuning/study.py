@@ -18,9 +18,11 @@ tunes on are recorded in the study's user attributes at creation:
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
@@ -43,11 +45,23 @@ def storage(url: str, heartbeat_s: int = 60, grace_s: int = 180) -> RDBStorage:
     if not url.startswith(("sqlite:///", "postgresql", "mysql")):
         raise UsageError(f"--storage must be an RDB URL such as sqlite:///results/tuning.db, "
                          f"got {url!r}")
-    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                              max_retry=2))
+    # Workers started together may race to create a new database's schema; the loser's
+    # INSERT fails (seen: "UNIQUE constraint failed: alembic_version"), and by the time it
+    # retries the winner has created it.
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.8
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                                      max_retry=2))
+        except sqlalchemy.exc.IntegrityError:
+            if attempt + 1 == CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+CREATE_ATTEMPTS = 5
 
 
 def check_equal_budget(store: RDBStorage, name: str, group: str, budget: int) -> None:
