@@ -206,8 +206,12 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     method_s = time.perf_counter() - started
 
     started = time.perf_counter()
+    # the weights the run started from, read again (the method may have changed `model` in
+    # place): the attacks' power is their result on it
+    original, _ = load_model(config, identity, torch.device("cpu"))
     scores = evaluate(model, config, spec, train_set, test_set, split, device,
-                      list(retrained.values()))
+                      list(retrained.values()), original=original)
+    del original
     eval_s = time.perf_counter() - started
 
     row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
@@ -277,17 +281,26 @@ def evaluation_batch(image_size: int, device: torch.device) -> int:
 
 
 def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
-             retrained: list | tuple = ()) -> dict:
+             retrained: list | tuple = (), *, original: torch.nn.Module | None = None,
+             logits_out: dict | None = None) -> dict:
     """Every metric of the README's metrics table from one inference pass per split; with
     `retrained` models, also the closeness of the outputs to theirs (scores["closeness"],
-    see unlearn/closeness.py)."""
+    see unlearn/closeness.py); with the `original` model (the weights the run started from),
+    also each attack's power (its keys with the suffix "_original"). logits_out receives the
+    logits and the attacks' samples (metrics.evaluate)."""
     batch = config.eval_batch_size or evaluation_batch(model.input_size, torch.device(device))
 
     loader = functools.partial(datasets.BatchLoader, batch_size=batch, spec=spec,
                                image_size=model.input_size)
     test, forget_train = loader(test_set, None), loader(train_set, split.forget_train)
     test_classes, class_names = per_class_labels(config, spec, test_set)
-    logits: dict = {}
+    logits = {} if logits_out is None else logits_out
+    original_outputs = None
+    if original is not None:
+        original_outputs = original_attack_outputs(
+            original, device, task=config.task, seed=config.seed, forget_train=forget_train,
+            test_set=test_set, forget_test=split.forget_test, loader=loader,
+            autocast_bf16=config.autocast_bf16)
     scores = metrics.evaluate(
         model, device,
         test=test, forget_test_mask=split.forget_test,
@@ -295,6 +308,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
         task=config.task, autocast_bf16=config.autocast_bf16,
         test_classes=test_classes, class_names=class_names, logits_out=logits,
         seed=config.seed,  # the random task's matched non-members for the attacks
+        original=original_outputs,
     )
     if retrained:
         mask = None
@@ -314,6 +328,27 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
         scores["closeness"] = closeness.closeness(
             mine, closeness.retrained_split_logits(retrained, predict, mask))
     return scores
+
+
+def original_attack_outputs(original: torch.nn.Module, device, *, task: str, seed: int,
+                            forget_train, test_set, forget_test, loader,
+                            autocast_bf16: bool = False) -> metrics.OriginalOutputs | None:
+    """The original model's logits on the population attacks' samples alone: the forget-train
+    loader and the matched non-members (`loader(images, indices)` builds a loader). These two
+    passes are all the power costs: the forget set and as many test images, a small part of an
+    evaluation that also passes over the whole test and retain sets. None when the attacks have
+    no non-members (a test set sharing no class with the forget set)."""
+    _, nonmember = metrics.attack_samples(task, forget_train.labels, test_set.labels,
+                                          forget_test, seed)
+    if not len(nonmember):
+        return None
+    original.to(device)
+    forget_logits, _ = metrics.predict(original, forget_train, device,
+                                       autocast_bf16=autocast_bf16)
+    nonmember_logits, _ = metrics.predict(original, loader(test_set, nonmember), device,
+                                          autocast_bf16=autocast_bf16)
+    original.cpu()
+    return metrics.OriginalOutputs(forget_train=forget_logits, nonmembers=nonmember_logits)
 
 
 def per_class_labels(config: RunConfig, spec, test_set) -> tuple[torch.Tensor, list[str]]:
