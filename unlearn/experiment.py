@@ -70,6 +70,9 @@ class RunConfig:
     store: str | None = None  # model store: retrained models by recipe (None: not used)
     retrain_index: int = 0  # retrain: which of the cell's K stored retrains (protocol's k)
     closeness_retrains: int = 0  # closeness of the outputs to the cell's first K stored retrains
+    # folder for the run's per-example outputs (unlearn/run_outputs.py; None: not saved); where
+    # they go does not change the run, so it stays out of the run key like the results file
+    save_outputs: str | None = None
 
 
 def forget_seed(config: RunConfig) -> int:
@@ -113,6 +116,8 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     tasks.check_forget_target(config.task, config.dataset, config.num_classes,
                               config.forget_class, config.data_dir)
     preflight.writable_file(config.results_path, "results file")
+    if config.save_outputs:
+        preflight.writable_folder(config.save_outputs, "outputs folder")
     if not Path(config.weight_path).is_file():
         raise UsageError(f"checkpoint not found: {config.weight_path}")
     checkpoint = file_sha256(config.weight_path)
@@ -122,8 +127,10 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         done: list[dict] = []
 
         def is_done() -> bool:
+            # a run recorded without the outputs now asked for runs again to save them
             done[:] = [r for r in results.read_rows(config.results_path)
-                       if r.get("config_key") == key and r.get("status") == "ok"]
+                       if r.get("config_key") == key and r.get("status") == "ok"
+                       and (not config.save_outputs or r.get("outputs"))]
             return bool(done)
 
         claim, holder = claims.try_claim(config.results_path, key, is_done)
@@ -209,13 +216,17 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     # the weights the run started from, read again (the method may have changed `model` in
     # place): the attacks' power is their result on it
     original, _ = load_model(config, identity, torch.device("cpu"))
+    logits: dict = {}
     scores = evaluate(model, config, spec, train_set, test_set, split, device,
-                      list(retrained.values()), original=original)
+                      list(retrained.values()), original=original, logits_out=logits)
     del original
     eval_s = time.perf_counter() - started
 
     row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
                      str(device), (meta.get("training") or {}).get("execution"))
+    if config.save_outputs and "members" in logits:
+        row["outputs"] = str(write_outputs(config, row, split, train_set, test_set, subset,
+                                          logits))
     row["study"] = study_layout.coordinates(config, checkpoint, meta, hyperparameters)
     if "chosen" in data.extras:  # what a self-tuning method chose (jit_zero_shot's η)
         row["chosen"] = data.extras["chosen"]
@@ -351,6 +362,25 @@ def original_attack_outputs(original: torch.nn.Module, device, *, task: str, see
     return metrics.OriginalOutputs(forget_train=forget_logits, nonmembers=nonmember_logits)
 
 
+def write_outputs(config: RunConfig, row: dict, split, train_set, test_set, subset,
+                 logits: dict):
+    """Write the run's per-example outputs (unlearn/run_outputs.py) under its run key."""
+    from unlearn import run_outputs
+
+    members, nonmembers = logits["members"], logits["nonmembers"]
+    forget = split.forget_train[members]
+    about = {key: row[key] for key in ("task", "dataset", "net", "method", "forget", "seed",
+                                       "forget_seed") if key in row}
+    # the forget set's size names a random task's retrains in the store, whatever the attacks kept
+    about.update(train_subset=subset, forget_count=len(split.forget_train))
+    return run_outputs.save(
+        config.save_outputs, row["config_key"], about,
+        forget_indices=forget, forget_labels=train_set.labels[forget],
+        forget_logits=logits["forget_train"][members], nonmember_indices=nonmembers,
+        nonmember_labels=test_set.labels[nonmembers],
+        nonmember_logits=logits["test"][nonmembers])
+
+
 def per_class_labels(config: RunConfig, spec, test_set) -> tuple[torch.Tensor, list[str]]:
     """The class of every test sample for per-class accuracies, and the class names: the
     task's classes, or in the sub-class task the fine classes (so the forgotten sub-class's
@@ -409,7 +439,7 @@ def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     # unlearn/stable_keys.py): recorded runs are still found after an upgrade
     resolved = stable_keys.drop_when_as_before(asdict(config))
     for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
-                    "skip_done", "store"):
+                    "skip_done", "store", "save_outputs"):
         resolved.pop(ignored)
     resolved["weight_path"] = checkpoint_sha256
     text = json.dumps(resolved, sort_keys=True, default=str)

@@ -57,7 +57,7 @@ CSV_NAMES = {"Dr": "Dr_pct", "Df": "Df_pct", "MIA": "MIA_pct", "time": "time_s"}
 NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path", "forget_class",
                 "forget_perc", "forget_count", "forget_seed", "seed", "gpu", "data_dir",
                 "results_path", "eval_batch_size", "wandb_project", "wandb_name", "skip_done",
-                "store", "retrain_index", "closeness_retrains"}
+                "store", "retrain_index", "closeness_retrains", "save_outputs"}
 # Method arguments that say which replicate a run is (which of K retrains), not what it does.
 REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 
