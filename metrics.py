@@ -4,7 +4,8 @@ Metric vocabulary (the README's metrics table; published names in REFERENCE_NAME
 acc_test, acc_retain_test, acc_forget_test (full/sub-class), acc_forget_train, acc_retain_train
 (percent, sample-weighted) and mia (fraction of forget samples the attack calls "member"),
 plus the population membership attacks of attacks.population on the same logits
-(attack_<name>_auc, attack_<name>_tpr_at_fpr_<x>pct).
+(attack_<name>_auc, attack_<name>_tpr_at_fpr_<x>pct) and, given the original model's logits on
+the attacks' samples, each attack's power (the same keys suffixed "_original").
 
 Differences from the published code (deviations D9 and D10, docs/deviations.md), on purpose:
 * accuracy is weighted by samples, not the mean of per-batch accuracies;
@@ -140,12 +141,29 @@ def membership_attack(
 
 @dataclass(frozen=True)
 class OriginalOutputs:
-    """The ORIGINAL model's logits on the evaluation's loaders, in their order: what gives
-    each membership attack's power (retain_train optional: without it, no entropy_lr power)."""
+    """The ORIGINAL model's logits on the attacks' samples alone (see `attack_samples`):
+    every forget-train sample, in the forget-train loader's order, and the matched
+    non-members, in the order of their test positions. What gives each attack its power.
+
+    Only these samples: the original's passes then cost a fraction of the evaluation (the
+    forget set and as many test images), not a second evaluation."""
 
     forget_train: torch.Tensor
-    test: torch.Tensor
-    retain_train: torch.Tensor | None = None
+    nonmembers: torch.Tensor
+
+
+def attack_samples(task: str, forget_labels: torch.Tensor, test_labels: torch.Tensor,
+                   forget_test_mask: torch.Tensor | None, seed: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positions of the attacks' members in the forget-train set, positions of their matched
+    non-members in the test set): every forget sample against the forgotten class's / fine
+    class's test images, or in the random task test images drawn with the forget set's class
+    mix (`matched_nonmembers`, seeded by `seed`). Labels only, so a caller can run another
+    model on exactly these samples before the evaluation."""
+    if task == tasks.RANDOM:
+        return matched_nonmembers(forget_labels, test_labels, seed)
+    forget = _as_mask(forget_test_mask, len(test_labels))
+    return torch.arange(len(forget_labels)), torch.nonzero(forget).view(-1)
 
 
 class DivergedModelError(RuntimeError):
@@ -183,16 +201,17 @@ def evaluate(
     test_classes, class_names: the class of each test sample for the per-class accuracies
     (default: its label) and the names of those classes (default: the index as text).
     logits_out: a dict that receives the "test" and "forget_train" logits, for measures that
-    compare this model's outputs with other models' (unlearn/closeness.py).
+    compare this model's outputs with other models' (unlearn/closeness.py), and with the
+    attacks the positions of their "members" and "nonmembers" (`attack_samples`).
 
     attacks: add the population membership attacks (attacks.population) on the same logits:
     attack_<loss|confidence|entropy|entropy_lr>_{auc, tpr_at_fpr_<x>pct} for the forget-train
     samples against matched non-members: the forgotten class's / fine class's test images
     (full / sub-class), or test images drawn with the forget set's class mix (random; drawn
     with `seed`). fprs: the target FPRs of the TPR keys, each in (0, 1).
-    original: the original model's logits on the same loaders; adds every attack key again
-    with the suffix "_original" (the attack's power: its result when the forget set was
-    certainly trained on).
+    original: the original model's logits on the attacks' samples (OriginalOutputs); adds
+    every attack key again with the suffix "_original" (the attack's power: its result when
+    the forget set was certainly trained on).
 
     Returns acc_test, acc_retain_test, acc_retain_train, acc_forget_train, mia, and for
     full/sub-class acc_forget_test, and acc_test_per_class (class name -> test accuracy).
@@ -240,34 +259,34 @@ def evaluate(
     scores["mia"] = membership_attack(None, None, _softmax_entropy(forget_logits),
                                       fitted=regression)
     if attacks:
-        if task == "random":
-            member, nonmember = matched_nonmembers(forget_labels, test_labels, seed)
-        else:
-            member, nonmember = torch.arange(len(forget_labels)), torch.nonzero(forget).view(-1)
+        member, nonmember = attack_samples(task, forget_labels, test_labels, forget_test_mask,
+                                           seed)
+        if logits_out is not None:
+            logits_out.update(members=member, nonmembers=nonmember)
         if len(member) and len(nonmember):  # empty only for a test set sharing no class
             scores.update(population_attacks(
                 forget_logits[member], forget_labels[member], test_logits[nonmember],
                 test_labels[nonmember], entropy_regression=regression, fprs=fprs))
             if original is not None:
-                scores.update(_power(original, forget_labels, test_labels, member, nonmember,
-                                     fprs))
+                scores.update(_power(original, forget_labels, member,
+                                     test_labels[nonmember], regression, fprs))
     return scores
 
 
-def _power(original: OriginalOutputs, forget_labels: torch.Tensor, test_labels: torch.Tensor,
-           member: torch.Tensor, nonmember: torch.Tensor, fprs) -> dict[str, float]:
-    """The attacks on the original model's logits (see OriginalOutputs)."""
-    if len(original.forget_train) != len(forget_labels) or len(original.test) != len(
-            test_labels):
-        raise UsageError("evaluate: the original model's outputs do not cover the forget-train "
-                         "and test sets of this evaluation")
-    regression = None
-    if original.retain_train is not None:
-        regression = fit_entropy_attack(_softmax_entropy(original.retain_train),
-                                        _softmax_entropy(original.test))
+def _power(original: OriginalOutputs, forget_labels: torch.Tensor, member: torch.Tensor,
+           nonmember_labels: torch.Tensor, regression, fprs) -> dict[str, float]:
+    """The attacks on the original model's logits (see OriginalOutputs).
+
+    entropy_lr scores the original's entropies with THIS evaluation's fitted regression: with
+    one feature only the fit's direction orders the scores, and fitting the original's own
+    would need its passes over the whole retain and test sets, i.e. a second evaluation."""
+    if (len(original.forget_train) != len(forget_labels)
+            or len(original.nonmembers) != len(nonmember_labels)):
+        raise UsageError("evaluate: the original model's outputs do not cover the attacks' "
+                         "forget-train and non-member samples of this evaluation")
     return attack_power(original.forget_train[member], forget_labels[member],
-                        original.test[nonmember], test_labels[nonmember],
-                        entropy_regression=regression, fprs=fprs)
+                        original.nonmembers, nonmember_labels, entropy_regression=regression,
+                        fprs=fprs)
 
 
 def _as_mask(selection: torch.Tensor, size: int) -> torch.Tensor:

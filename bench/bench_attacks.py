@@ -1,24 +1,31 @@
-"""Evaluation with the population membership attacks against the same evaluation without them.
+"""Evaluation with the population membership attacks and their power against the same
+evaluation without them.
 
     python -m bench.bench_attacks                      # trained demo CNN, Fashion-MNIST, CPU
     python -m bench.bench_attacks --task random --threads 1
 
-with    = `metrics.evaluate` as a run calls it: one pass per split, the accuracies, the
-          published MIA, and the loss / confidence / entropy / entropy-regression attacks with
-          their ROC AUC and TPR at 1 % and 0.1 % FPR (random task: matched non-members drawn);
-without = the same call with attacks=False (the evaluation before the attacks existed).
-The attacks reuse the logits of the passes the evaluation makes anyway, so the ratio measures
-only their arithmetic on those logits. Target: with / without <= 1.25.
+with    = the evaluation as a run makes it (experiment.evaluate): one pass per split, the
+          accuracies, the published MIA, and the loss / confidence / entropy / entropy-regression
+          attacks with their ROC AUC and TPR at 1 % and 0.1 % FPR (random task: matched
+          non-members drawn), plus their power: the original model (here a copy of the same
+          weights, made inside the timing as a run reads its checkpoint again) over the forget
+          set and the matched non-members alone (experiment.original_attack_outputs);
+without = metrics.evaluate with attacks=False (the evaluation before the attacks existed).
+The attacks reuse the logits of the passes the evaluation makes anyway; the power costs two
+passes over the forget set and as many test images. Target: with / without <= 1.25.
 Same model, same data, same loaders, alternated.
 
-On a busy shared CPU the end-to-end ratio carries the noise of two long inference passes, so
-the attacks' own step (matched non-members, scores, ROC summaries, on logits computed once)
-is also timed alone, repeatedly, and reported as (without + attack step) / without.
+On a busy shared CPU the end-to-end ratio carries the noise of long inference passes, so the
+power's passes are also timed alone, alternated with the other two (each repetition's three
+timings lie close in time), and the attacks' own step (matched non-members, scores, ROC
+summaries, on logits computed once) repeatedly; reported as
+(without + attack step + power passes) / without, paired by repetition.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -49,6 +56,15 @@ def make_split(task: str, dataset: str, train_set, test_set, forget_class: int, 
         return datasets.Split(forget, retain, torch.empty(0, dtype=torch.long),
                               torch.arange(len(test_set.labels)))
     return datasets.full_class_split(train_set.labels, test_set.labels, forget_class)
+
+
+def power_outputs(model, device, loaders, test_set, split, args, loader):
+    """The original model's outputs on the attacks' samples, as a run gets them (a second
+    model with the same weights stands in for the checkpoint read again)."""
+    return experiment.original_attack_outputs(
+        copy.deepcopy(model), device, task=args.task, seed=0,
+        forget_train=loaders["forget_train"], test_set=test_set, forget_test=split.forget_test,
+        loader=loader)
 
 
 def attack_step_seconds(model, device, loaders, split, args) -> list[float]:
@@ -121,14 +137,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     def run(attacks: bool):
         def call():
+            original = (power_outputs(model, device, loaders, test_set, split, args, loader)
+                        if attacks else None)
             scores[attacks] = metrics.evaluate(
                 model, device, forget_test_mask=split.forget_test, task=args.task,
-                attacks=attacks, seed=0, **loaders)
+                attacks=attacks, seed=0, original=original, **loaders)
         return call
 
     if device.type == "cuda":
         run(True)()  # untimed warm-up
-    times = alternate({"with": run(True), "without": run(False)}, args.reps, device)
+    def power():
+        power_outputs(model, device, loaders, test_set, split, args, loader)
+
+    times = alternate({"with": run(True), "without": run(False), "power": power}, args.reps,
+                      device)
     cost = ratio(times["with"], times["without"])
     for name, values in times.items():
         emit(f"  {name:8s} s {spread(values)}")
@@ -137,15 +159,20 @@ def main(argv: list[str] | None = None) -> dict:
         values = ", ".join(f"{key} {scores[True][f'attack_{name}_{key}']:.3f}"
                            for key in ("auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"))
         emit(f"  {name:10s} {values}")
-    step = attack_step_seconds(model, device, loaders, split, args)
-    added = (statistics.median(times["without"]) + statistics.median(step)) / statistics.median(
-        times["without"])
-    emit(f"  attack step alone s {spread(step)} -> (without + step) / without = {added:.3f}x")
+    for name in ("loss", "confidence", "entropy", "entropy_lr"):
+        emit(f"  {name:10s} power: auc {scores[True][f'attack_{name}_auc_original']:.3f}")
+    steps = attack_step_seconds(model, device, loaders, split, args)
+    step = statistics.median(steps)
+    added = ratio([w + step + p for w, p in zip(times["without"], times["power"])],
+                  times["without"])
+    emit(f"  attack step alone s {step:.3g}; power passes alone s {spread(times['power'])} -> "
+         f"(without + step + power) / without = {show_ratio(added)}")
     same = all(scores[True][key] == value for key, value in scores[False].items())
     emit(f"  every metric of the evaluation without attacks unchanged: {same}")
     out = {"device": describe_machine(device), "net": args.net, "data": data_text,
            "task": args.task, "times": times, "with_over_without": cost,
-           "attack_step_s": step, "without_plus_step_over_without": added,
+           "attack_step_s": steps, "power_s": times["power"],
+           "without_plus_step_over_without": added,
            "scores": scores[True], "unchanged": same}
     write_json(args.json, out)
     return out

@@ -8,7 +8,13 @@ import pytest
 import torch
 from memorising_models import logits_of, memorise, random_data
 
-from metrics import OriginalOutputs, evaluate, fit_entropy_attack, membership_attack
+from metrics import (
+    OriginalOutputs,
+    attack_samples,
+    evaluate,
+    fit_entropy_attack,
+    membership_attack,
+)
 from unlearn.attacks.population import (
     ATTACKS,
     attack_power,
@@ -165,14 +171,28 @@ def test_evaluate_adds_the_attacks_on_its_own_logits(full_class_outputs):
 
 
 def test_evaluate_emits_power_given_the_original_outputs(full_class_outputs):
-    logits, y, _ = full_class_outputs
-    original = OriginalOutputs(forget_train=logits[:100], test=logits[300:600],
-                               retain_train=logits[100:200])
+    logits, y, mask = full_class_outputs
+    # the original's logits on the attacks' samples alone: the forget set, the non-members
+    member, nonmember = attack_samples("full_class", y[:100], y[300:600], mask, seed=0)
+    assert torch.equal(member, torch.arange(100)) and torch.equal(nonmember,
+                                                                 torch.arange(200, 300))
+    original = OriginalOutputs(forget_train=logits[:100], nonmembers=logits[300:600][nonmember])
     scores = run_evaluate(full_class_outputs, original=original)
     for name in ATTACKS:  # the "unlearned" model is the original here: power = result
-        assert scores[f"attack_{name}_auc_original"] == scores[f"attack_{name}_auc"]
+        for key in ("auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct"):
+            assert scores[f"attack_{name}_{key}_original"] == scores[f"attack_{name}_{key}"]
     with pytest.raises(UsageError, match="original model's outputs"):
         run_evaluate(full_class_outputs, original=OriginalOutputs(logits[:5], logits[:5]))
+
+
+def test_power_of_another_original_is_its_own(full_class_outputs, memorised):
+    x, y, _, never = memorised
+    logits, _, _ = full_class_outputs
+    other = logits_of(never, x)  # an "original" that never saw the forget set: no power
+    scores = run_evaluate(full_class_outputs, original=OriginalOutputs(
+        forget_train=other[:100], nonmembers=other[500:600]))
+    assert scores["attack_loss_auc"] > 0.9
+    assert abs(scores["attack_loss_auc_original"] - 0.5) < 0.2
 
 
 def test_evaluate_random_task_draws_matched_nonmembers(full_class_outputs):

@@ -202,7 +202,11 @@ def test_bench_attacks_quick(tmp_path, task):
     assert out["unchanged"]  # the attacks only add keys
     assert 0.0 <= out["scores"]["attack_loss_auc"] <= 1.0
     assert out["with_over_without"]["median"] > 0
-    assert len(out["attack_step_s"]) >= 3 and out["without_plus_step_over_without"] > 1
+    assert len(out["attack_step_s"]) >= 3 and out["without_plus_step_over_without"]["min"] > 1
+    # the power: the same weights stand in for the original, so it equals the result
+    assert out["scores"]["attack_loss_auc_original"] == pytest.approx(
+        out["scores"]["attack_loss_auc"], abs=1e-9)
+    assert len(out["power_s"]) == len(out["times"]["without"])  # alternated with them
 
 
 def test_bench_bf16_quick(tmp_path):

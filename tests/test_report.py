@@ -166,3 +166,33 @@ def test_report_files_and_plots(tmp_path):
         report.main([str(tmp_path / "missing.jsonl")])
     with pytest.raises(UsageError):
         report.main([str(store), "--out", str(out), "--net", "ViT"])
+
+
+def test_attack_table_shows_each_attack_beside_its_own_power(tmp_path):
+    def with_attacks(r, auc, power=None):
+        extra = {f"attack_{a}_{m}": auc for a in ("loss", "confidence", "entropy", "entropy_lr")
+                 for m in ("auc", "tpr_at_fpr_1pct")}
+        if power is not None:
+            extra |= {f"{k}_original": power for k in list(extra)}
+        return r | {"metrics": r["metrics"] | extra}
+
+    rows = [with_attacks(row("retrain", 0, 90, 0, 0.01, 1), 0.5, 0.9),
+            with_attacks(row("retrain", 1, 92, 2, 0.03, 1), 0.6, 0.8),
+            with_attacks(row("baseline", 0, 88, 95, 0.17, 0), 0.7)]  # recorded before power
+    store = tmp_path / "results.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert report.main([str(store), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    text = (tmp_path / "out" / "full_class_FashionMNIST_CNN_attacks.md").read_text()
+    assert "| retrain | 2 | 0.550 (0.850) |" in text  # means over the row's own runs
+    assert "| baseline | 1 | 0.700 (–) |" in text
+    assert "membership attacks" in (tmp_path / "out" / "report.md").read_text()
+    lines = list(csv.DictReader(io.StringIO(
+        (tmp_path / "out" / "full_class_FashionMNIST_CNN_attacks.csv").read_text())))
+    assert lines[1]["attack_loss_auc"] == "0.5500"
+    assert lines[1]["attack_loss_auc_original"] == "0.8500"
+    assert lines[0]["attack_loss_auc_original"] == ""
+    # power describes the original model, not the method: the study does not compare it
+    from unlearn import study
+
+    assert "attack_loss_auc" in study.metric_values(rows[0])
+    assert "attack_loss_auc_original" not in study.metric_values(rows[0])

@@ -67,7 +67,7 @@ def test_switching_a_later_option_on_gives_a_new_key():
 
 @pytest.mark.parametrize("field, value", [
     ("results_path", "elsewhere.jsonl"), ("eval_batch_size", 7), ("wandb_project", "p"),
-    ("wandb_name", "n"), ("gpu", True), ("skip_done", True),
+    ("wandb_name", "n"), ("gpu", True), ("skip_done", True), ("save_outputs", "outputs/"),
     ("weight_path", "moved/a.pth"),  # the checkpoint's contents count, not where it lies
 ])
 def test_what_does_not_change_the_result_does_not_change_the_key(field, value):

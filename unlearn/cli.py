@@ -78,6 +78,9 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
         flag(parser, unused, default=None, help=argparse.SUPPRESS)
     flag(parser, "data_dir", default=None, help="dataset root (default: standard places)")
     flag(parser, "results", default="results/results.jsonl", help="JSONL results store")
+    flag(parser, "save_outputs", default=None, metavar="DIR",
+         help="also save the model's logits on the forget samples and their matched "
+              "non-members to DIR/<run key>.pt (for scripts/study_attacks.py; off by default)")
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
     flag(parser, "eval_b", type=int, default=0,
          help="evaluation batch size (speed and memory only); 0: 128 on a CPU, on a GPU "
@@ -234,7 +237,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         model_options={"weights": args.vit_weights} if args.vit_weights else {},
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
         autocast_bf16=args.bf16, store=args.store, retrain_index=args.retrain_index,
-        closeness_retrains=args.closeness_retrains,
+        closeness_retrains=args.closeness_retrains, save_outputs=args.save_outputs,
     )
 
 

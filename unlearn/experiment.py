@@ -70,6 +70,9 @@ class RunConfig:
     store: str | None = None  # model store: retrained models by recipe (None: not used)
     retrain_index: int = 0  # retrain: which of the cell's K stored retrains (protocol's k)
     closeness_retrains: int = 0  # closeness of the outputs to the cell's first K stored retrains
+    # folder for the run's per-example outputs (unlearn/run_outputs.py; None: not saved); where
+    # they go does not change the run, so it stays out of the run key like the results file
+    save_outputs: str | None = None
 
 
 def forget_seed(config: RunConfig) -> int:
@@ -113,6 +116,8 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     tasks.check_forget_target(config.task, config.dataset, config.num_classes,
                               config.forget_class, config.data_dir)
     preflight.writable_file(config.results_path, "results file")
+    if config.save_outputs:
+        preflight.writable_folder(config.save_outputs, "outputs folder")
     if not Path(config.weight_path).is_file():
         raise UsageError(f"checkpoint not found: {config.weight_path}")
     checkpoint = file_sha256(config.weight_path)
@@ -122,8 +127,10 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         done: list[dict] = []
 
         def is_done() -> bool:
+            # a run recorded without the outputs now asked for runs again to save them
             done[:] = [r for r in results.read_rows(config.results_path)
-                       if r.get("config_key") == key and r.get("status") == "ok"]
+                       if r.get("config_key") == key and r.get("status") == "ok"
+                       and (not config.save_outputs or r.get("outputs"))]
             return bool(done)
 
         claim, holder = claims.try_claim(config.results_path, key, is_done)
@@ -206,12 +213,20 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     method_s = time.perf_counter() - started
 
     started = time.perf_counter()
+    # the weights the run started from, read again (the method may have changed `model` in
+    # place): the attacks' power is their result on it
+    original, _ = load_model(config, identity, torch.device("cpu"))
+    logits: dict = {}
     scores = evaluate(model, config, spec, train_set, test_set, split, device,
-                      list(retrained.values()))
+                      list(retrained.values()), original=original, logits_out=logits)
+    del original
     eval_s = time.perf_counter() - started
 
     row = result_row(config, checkpoint, description, scores, method_s, eval_s, data_s,
                      str(device), (meta.get("training") or {}).get("execution"))
+    if config.save_outputs and "members" in logits:
+        row["outputs"] = str(write_outputs(config, row, split, train_set, test_set, subset,
+                                          logits))
     row["study"] = study_layout.coordinates(config, checkpoint, meta, hyperparameters)
     if "chosen" in data.extras:  # what a self-tuning method chose (jit_zero_shot's η)
         row["chosen"] = data.extras["chosen"]
@@ -277,17 +292,26 @@ def evaluation_batch(image_size: int, device: torch.device) -> int:
 
 
 def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
-             retrained: list | tuple = ()) -> dict:
+             retrained: list | tuple = (), *, original: torch.nn.Module | None = None,
+             logits_out: dict | None = None) -> dict:
     """Every metric of the README's metrics table from one inference pass per split; with
     `retrained` models, also the closeness of the outputs to theirs (scores["closeness"],
-    see unlearn/closeness.py)."""
+    see unlearn/closeness.py); with the `original` model (the weights the run started from),
+    also each attack's power (its keys with the suffix "_original"). logits_out receives the
+    logits and the attacks' samples (metrics.evaluate)."""
     batch = config.eval_batch_size or evaluation_batch(model.input_size, torch.device(device))
 
     loader = functools.partial(datasets.BatchLoader, batch_size=batch, spec=spec,
                                image_size=model.input_size)
     test, forget_train = loader(test_set, None), loader(train_set, split.forget_train)
     test_classes, class_names = per_class_labels(config, spec, test_set)
-    logits: dict = {}
+    logits = {} if logits_out is None else logits_out
+    original_outputs = None
+    if original is not None:
+        original_outputs = original_attack_outputs(
+            original, device, task=config.task, seed=config.seed, forget_train=forget_train,
+            test_set=test_set, forget_test=split.forget_test, loader=loader,
+            autocast_bf16=config.autocast_bf16)
     scores = metrics.evaluate(
         model, device,
         test=test, forget_test_mask=split.forget_test,
@@ -295,6 +319,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
         task=config.task, autocast_bf16=config.autocast_bf16,
         test_classes=test_classes, class_names=class_names, logits_out=logits,
         seed=config.seed,  # the random task's matched non-members for the attacks
+        original=original_outputs,
     )
     if retrained:
         mask = None
@@ -314,6 +339,46 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
         scores["closeness"] = closeness.closeness(
             mine, closeness.retrained_split_logits(retrained, predict, mask))
     return scores
+
+
+def original_attack_outputs(original: torch.nn.Module, device, *, task: str, seed: int,
+                            forget_train, test_set, forget_test, loader,
+                            autocast_bf16: bool = False) -> metrics.OriginalOutputs | None:
+    """The original model's logits on the population attacks' samples alone: the forget-train
+    loader and the matched non-members (`loader(images, indices)` builds a loader). These two
+    passes are all the power costs: the forget set and as many test images, a small part of an
+    evaluation that also passes over the whole test and retain sets. None when the attacks have
+    no non-members (a test set sharing no class with the forget set)."""
+    _, nonmember = metrics.attack_samples(task, forget_train.labels, test_set.labels,
+                                          forget_test, seed)
+    if not len(nonmember):
+        return None
+    original.to(device)
+    forget_logits, _ = metrics.predict(original, forget_train, device,
+                                       autocast_bf16=autocast_bf16)
+    nonmember_logits, _ = metrics.predict(original, loader(test_set, nonmember), device,
+                                          autocast_bf16=autocast_bf16)
+    original.cpu()
+    return metrics.OriginalOutputs(forget_train=forget_logits, nonmembers=nonmember_logits)
+
+
+def write_outputs(config: RunConfig, row: dict, split, train_set, test_set, subset,
+                 logits: dict):
+    """Write the run's per-example outputs (unlearn/run_outputs.py) under its run key."""
+    from unlearn import run_outputs
+
+    members, nonmembers = logits["members"], logits["nonmembers"]
+    forget = split.forget_train[members]
+    about = {key: row[key] for key in ("task", "dataset", "net", "method", "forget", "seed",
+                                       "forget_seed") if key in row}
+    # the forget set's size names a random task's retrains in the store, whatever the attacks kept
+    about.update(train_subset=subset, forget_count=len(split.forget_train))
+    return run_outputs.save(
+        config.save_outputs, row["config_key"], about,
+        forget_indices=forget, forget_labels=train_set.labels[forget],
+        forget_logits=logits["forget_train"][members], nonmember_indices=nonmembers,
+        nonmember_labels=test_set.labels[nonmembers],
+        nonmember_logits=logits["test"][nonmembers])
 
 
 def per_class_labels(config: RunConfig, spec, test_set) -> tuple[torch.Tensor, list[str]]:
@@ -374,7 +439,7 @@ def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     # unlearn/stable_keys.py): recorded runs are still found after an upgrade
     resolved = stable_keys.drop_when_as_before(asdict(config))
     for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
-                    "skip_done", "store"):
+                    "skip_done", "store", "save_outputs"):
         resolved.pop(ignored)
     resolved["weight_path"] = checkpoint_sha256
     text = json.dumps(resolved, sort_keys=True, default=str)

@@ -8,7 +8,9 @@ configuration recorded twice counts once; runs of one method with different sett
 ...) get one row each, labelled by what differs. Runs from several original models and
 retrains pool into one row (they are a study's replicates, not settings).
 
-Where a table has retrain runs, the study section follows it (unlearn/study.py): means with 95 %
+Where the runs recorded the membership attacks, a table of them follows
+(unlearn/attack_table.py: each attack's result beside its power on the original model). Where
+a table has retrain runs, the study section follows it (unlearn/study.py): means with 95 %
 intervals over original models × forget sets, the retrain noise floor, each method's gap to
 retrain marked within or outside the floor, paired differences to retrain and JiT with
 Wilcoxon p, ranks, ToW, collateral damage and output closeness; Markdown, CSV and a plot.
@@ -29,7 +31,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearn import preflight, results, stable_keys, study, study_layout, study_report, tasks
+from unlearn import (
+    attack_table,
+    preflight,
+    results,
+    stable_keys,
+    study,
+    study_layout,
+    study_report,
+    tasks,
+)
 from unlearn.errors import UsageError
 from unlearn.methods.registration import method_order
 
@@ -46,7 +57,7 @@ CSV_NAMES = {"Dr": "Dr_pct", "Df": "Df_pct", "MIA": "MIA_pct", "time": "time_s"}
 NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path", "forget_class",
                 "forget_perc", "forget_count", "forget_seed", "seed", "gpu", "data_dir",
                 "results_path", "eval_batch_size", "wandb_project", "wandb_name", "skip_done",
-                "store", "retrain_index", "closeness_retrains"}
+                "store", "retrain_index", "closeness_retrains", "save_outputs"}
 # Method arguments that say which replicate a run is (which of K retrains), not what it does.
 REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 
@@ -509,6 +520,14 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
         if plots:
             files.append(plot_bars(group, out_dir / f"{group.stem}_bars.png"))
             files.append(plot_scatter(group, out_dir / f"{group.stem}_scatter.png"))
+        if attack_table.has_attacks(group.rows):  # each attack beside its power
+            attacks = attack_table.markdown(group.title, group.rows)
+            for suffix, text in {"_attacks.md": attacks,
+                                 "_attacks.csv": attack_table.csv_text(group.rows)}.items():
+                path = out_dir / f"{group.stem}{suffix}"
+                path.write_text(text, encoding="utf-8")
+                files.append(path)
+            markdown = f"{markdown}\n\n{attacks.rstrip()}"
         if group.study is not None:
             study_text = study_report.markdown(group.study, group.title)
             written = {"_study.md": study_text, **study_report.csv_files(group.study)}

@@ -44,7 +44,8 @@ def metric_values(row: dict) -> dict[str, float]:
     """Every scalar metric of a row that the study compares, in percent (MIA too).
 
     Dr, Df and MIA as in the paper's table; test, retain_train, forget_train accuracies; any
-    other scalar the evaluation recorded under its own name."""
+    other scalar the evaluation recorded under its own name, except the attacks' power (keys
+    ending "_original": the original model's, the same for every method of a cell)."""
     scores = row["metrics"]
     values = {"Dr": scores["acc_retain_test"], "Df": scores[tasks.forget_metric(row["task"])],
               "MIA": 100 * scores["mia"]}
@@ -55,6 +56,8 @@ def metric_values(row: dict) -> dict[str, float]:
             values[name] = scores[key]
     shown = {"acc_retain_test", "acc_forget_test", "mia", *named}
     for key, value in scores.items():
+        if key.endswith("_original"):  # an attack's power: the original model's, not the method's
+            continue
         if key not in shown and isinstance(value, (int, float)) and not isinstance(value, bool):
             values[key] = float(value)
     return values
