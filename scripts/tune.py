@@ -74,18 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def stored_retrain(args) -> str:
-    """The first retrained model of (original, --tune-class) in the model store."""
+    """The first retrained model of (original, tuning forget set) in the model store. Random
+    task: the retrain that left out --forget-count samples drawn with --seed, which is the
+    tuning forget set when the original trained on a subset (validation then lies outside it)."""
     if args.store is None:
         raise UsageError("give --retrained PATH, or --store DIR holding the retrained model")
-    if args.task == "random":  # tuning draws its own forget set, outside its validation slice
-        raise UsageError("no stored retrain left out the random task's tuning forget set; "
-                         "give --retrained PATH")
     from models.checkpoint import load_checkpoint
     from unlearn.pretraining import original_recipe, stored_retrains
     _, meta = load_checkpoint(args.weights)
     recipe = original_recipe(meta, args.weights)
-    return str(stored_retrains(recipe, args.task, args.tune_class, 1, args.store,
-                               args.data_dir)[0])
+    if args.task == "random" and recipe.train_subset is None:
+        raise UsageError("tuning draws the random forget set outside its validation slice, "
+                         "which no stored retrain left out; give --retrained PATH")
+    forget = (args.forget_count, args.seed) if args.task == "random" else args.tune_class
+    return str(stored_retrains(recipe, args.task, forget, 1, args.store, args.data_dir)[0])
 
 
 def request_from(args) -> TuningRequest:

@@ -53,3 +53,14 @@ def test_a_random_forget_set_is_the_draw_the_random_task_makes_on_the_subset():
 def test_too_many_validation_images_are_refused():
     with pytest.raises(UsageError, match="--val-count must lie in 1..400"):
         subset_with_validation(image_set(500), 100, 401, seed=0)
+
+
+def test_a_random_retrain_must_have_left_out_the_tuning_draw():
+    from unlearn.tuning.context import check_retrained
+
+    tuning = setup("random", forget_count=100)  # seed 3
+    right = {"recipe": {"left_out": "random 100 samples (seed 3)"}}
+    check_retrained(tuning, right, unseen_validation=True)
+    with pytest.raises(UsageError, match=r"left out 'random 100 samples \(seed 4\)', but "
+                                         r"tuning forgets the random 100 samples \(seed 3\)"):
+        check_retrained(tuning, {"recipe": {"left_out": "random 100 samples (seed 4)"}}, True)

@@ -30,7 +30,7 @@ from models import build_model
 from models.checkpoint import load_checkpoint, load_into
 from unlearn.errors import UsageError
 from unlearn.methods import MethodData, get_method
-from unlearn.tasks import RANDOM, SUB_CLASS
+from unlearn.tasks import RANDOM, SUB_CLASS, random_description
 from unlearn.tuning import objective
 
 
@@ -141,11 +141,21 @@ def load_model(setup: TuningSetup, path: str) -> torch.nn.Module:
     return model
 
 
-def check_retrained(setup: TuningSetup, meta: dict) -> None:
-    """The retrained model must have left out the tuning class, where its file says which."""
+def check_retrained(setup: TuningSetup, meta: dict, unseen_validation: bool) -> None:
+    """The retrained model must have left out the tuning forget set, where its file says what
+    it left out. Random task: checkable only when the original trained on a subset (the
+    tuning draw is then the random task's own draw on it, see make_split)."""
     training = meta.get("training") or {}
+    recipe = meta.get("recipe") or {}
+    if setup.task == RANDOM:
+        left_out, expected = recipe.get("left_out"), random_description(setup.forget_count,
+                                                                        setup.seed)
+        if unseen_validation and left_out != expected:
+            raise UsageError(f"--retrained {setup.retrained} left out {left_out!r}, but tuning "
+                             f"forgets the {expected} (--forget-count, --seed)")
+        return
     left_out = training.get("forget_subclass") or training.get("forget_class")
-    if setup.task == RANDOM or left_out is None:
+    if left_out is None:
         return
     resolve = datasets.resolve_fine_class if setup.task == SUB_CLASS else datasets.resolve_class
     if resolve(setup.dataset, left_out) != resolve(setup.dataset, setup.tune_class):
@@ -170,7 +180,7 @@ class TuningContext:
             self.train_set = full
             self.split = make_split(setup, self.train_set)
         retrained = load_model(setup, setup.retrained)
-        check_retrained(setup, retrained.meta)
+        check_retrained(setup, retrained.meta, self.split.unseen_validation)
         self.reference = objective.scores(retrained.to(device), self.loaders(), device)
         del retrained
 
