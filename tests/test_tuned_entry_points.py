@@ -22,22 +22,22 @@ def command(world, results, method, *extra):
 def test_tuned_values_replace_the_defaults(world, tmp_path, capsys):
     tuned = tmp_path / "tuned"
     table.write_entry(table.table_path("full_class", "FashionMNIST", "CNN", tuned), "finetune",
-                      {"hyperparameters": {"lr": 0.0123, "epochs": 1}, "provenance": {}})
+                      {"hyperparameters": {"lr": 0.0123, "epochs": 1},
+                       "provenance": {"study": "full_class-FashionMNIST-CNN-finetune"}})
     results = tmp_path / "r.jsonl"
     outcome = invoke(forget_full_class_main.main,
                      command(world, results, "finetune", "-tuned", str(tuned)), capsys)
     assert outcome.code == 0, outcome.err
-    hyperparameters = rows(results)[0]["config"]["hyperparameters"]
-    assert hyperparameters["lr"] == 0.0123 and hyperparameters["epochs"] == 1
+    config = rows(results)[0]["config"]
+    assert config["hyperparameters"]["lr"] == 0.0123 and config["hyperparameters"]["epochs"] == 1
+    assert config["tuned_from"] == "full_class-FashionMNIST-CNN-finetune"
 
-    # the published default beside it: the report shows two finetune rows, each labelled by
-    # the settings that differ
+    # the published default beside it: the report shows the default row and the tuned one
     assert invoke(forget_full_class_main.main, command(world, results, "finetune"),
                   capsys).code == 0
     table_rows = [line for line in report.markdown_table(rows(results)).splitlines()
                   if line.startswith("| finetune")]
-    assert len(table_rows) == 2
-    assert any("lr=0.0123" in line for line in table_rows)
+    assert [line.split("|")[1].strip() for line in table_rows] == ["finetune", "finetune [tuned]"]
 
 
 @pytest.mark.parametrize("entry, message", [

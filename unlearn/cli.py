@@ -218,8 +218,10 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         raise UsageError(f"-retrain_epochs must be at least 0, got {args.retrain_epochs}")
     project, name = wandb_names(args)
     chosen = method_hyperparameters(task, args, tables)
+    tuned_from = None
     if args.tuned is not None:
-        tuned = tuned_table.lookup(task, args.dataset, args.net, args.method, args.tuned)
+        tuned, tuned_from = tuned_table.lookup(task, args.dataset, args.net, args.method,
+                                               args.tuned)
         check_values(args.method, tuned)
         # the tuned table replaces the defaults; -hp still wins over it
         chosen.update(tuned, **hyperparameters.parse_overrides(METHODS[args.method], args.hp))
@@ -238,6 +240,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
         wandb_project=project, wandb_name=name, skip_done=args.skip_done,
         autocast_bf16=args.bf16, store=args.store, retrain_index=args.retrain_index,
         closeness_retrains=args.closeness_retrains, save_outputs=args.save_outputs,
+        tuned_from=tuned_from,
     )
 
 

@@ -73,6 +73,9 @@ class RunConfig:
     # folder for the run's per-example outputs (unlearn/run_outputs.py; None: not saved); where
     # they go does not change the run, so it stays out of the run key like the results file
     save_outputs: str | None = None
+    # the tuned table the hyperparameters came from (-tuned): its study, so the report shows a
+    # method's tuned row apart from its published-default one (None: not tuned)
+    tuned_from: str | None = None
 
 
 def forget_seed(config: RunConfig) -> int:
@@ -439,8 +442,8 @@ def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     # unlearn/stable_keys.py): recorded runs are still found after an upgrade
     resolved = stable_keys.drop_when_as_before(asdict(config))
     for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
-                    "skip_done", "store", "save_outputs"):
-        resolved.pop(ignored)
+                    "skip_done", "store", "save_outputs", "tuned_from"):
+        resolved.pop(ignored, None)
     resolved["weight_path"] = checkpoint_sha256
     text = json.dumps(resolved, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -57,7 +57,7 @@ CSV_NAMES = {"Dr": "Dr_pct", "Df": "Df_pct", "MIA": "MIA_pct", "time": "time_s"}
 NOT_SETTINGS = {"task", "net", "dataset", "num_classes", "method", "weight_path", "forget_class",
                 "forget_perc", "forget_count", "forget_seed", "seed", "gpu", "data_dir",
                 "results_path", "eval_batch_size", "wandb_project", "wandb_name", "skip_done",
-                "store", "retrain_index", "closeness_retrains", "save_outputs"}
+                "store", "retrain_index", "closeness_retrains", "save_outputs", "tuned_from"}
 # Method arguments that say which replicate a run is (which of K retrains), not what it does.
 REPLICATE_HYPERPARAMETERS = {"retrained_path"}
 
@@ -182,7 +182,18 @@ def settings_of(run: dict) -> dict:
 
 
 def split_variants(method: str, runs: list[dict]) -> list[MethodRow]:
-    """One row per distinct setting of the method, labelled by the settings that differ."""
+    """One row per distinct setting of the method, labelled by the settings that differ; runs
+    with tuned hyperparameters (-tuned) form one row "<method> [tuned]" of their own, whatever
+    values the tuning chose (it may choose per original model)."""
+    tuned = [r for r in runs if (r.get("config") or {}).get("tuned_from")]
+    plain = [r for r in runs if not (r.get("config") or {}).get("tuned_from")]
+    rows = _by_settings(method, plain) if plain else []
+    if tuned:
+        rows.append(MethodRow(method, f"{method} [tuned]", tuned))
+    return rows
+
+
+def _by_settings(method: str, runs: list[dict]) -> list[MethodRow]:
     variants: dict[str, list[dict]] = {}
     for run in runs:
         variants.setdefault(json.dumps(settings_of(run), sort_keys=True), []).append(run)

@@ -15,7 +15,7 @@ from unlearn.methods.registration import REQUIRED, declared, declared_defaults
 
 # RunConfig fields
 CONFIG = {"autocast_bf16": False, "retrain_index": 0, "closeness_retrains": 0,
-          "forget_seed": None}
+          "forget_seed": None, "tuned_from": None}
 # RunConfig fields whose as-before value is another field's: the random forget set was drawn
 # with the run's seed, so -forget_seed S given with -seed S is the run it always was.
 SAME_AS = {"forget_seed": "seed"}

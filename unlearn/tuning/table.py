@@ -53,10 +53,12 @@ def write_entry(path: Path, method: str, entry: dict) -> None:
 
 
 def lookup(task: str, dataset: str, net: str, method: str,
-           folder: Path | str = DEFAULT_DIR) -> dict:
-    """The tuned hyperparameters of `method` (for `-tuned`); one clear error if there are none."""
+           folder: Path | str = DEFAULT_DIR) -> tuple[dict, str]:
+    """The tuned hyperparameters of `method` (for `-tuned`) and the study they came from; one
+    clear error if there are none."""
     path = table_path(task, dataset, net, folder)
     entry = read(path)["methods"].get(method)
     if entry is None:
         raise UsageError(f"no tuned values for {method} in {path}; run scripts/tune.py first")
-    return dict(entry["hyperparameters"])
+    study = (entry.get("provenance") or {}).get("study") or str(path)
+    return dict(entry["hyperparameters"]), study
