@@ -286,3 +286,19 @@ def test_sub_class_collateral_names_the_siblings():
         "Sandal": pytest.approx(-10), "Ankle boot": pytest.approx(-2)}
     assert damage.worst_classes.most_common(1) == [("Sandal", 1)]
     assert "Sneaker" not in damage.per_class  # the forgotten sub-class is not collateral
+
+
+def test_differences_to_jit_use_the_retrain_tuned_jit_where_the_study_has_one():
+    """Beside the published-default JiT (Dr = base − 5 + 2·seed) a tuned JiT run per cell at
+    Dr = base − 1: the tuned row is the reference, so finetune (Dr = base + 1) differs by +2."""
+    rows = study_rows()
+    for r in [r for r in rows if r["method"] == "baseline" and r["seed"] == 0]:
+        tuned = row("lipschitz_forgetting", r["study"]["original"], r["forget"], 0,
+                    dr=r["metrics"]["acc_retain_test"] - 1.5, df=1.0, mia=0.3,
+                    hyper={"eta": 0.01})
+        tuned["config"]["tuned_from"] = "full_class-FashionMNIST-CNN-lipschitz_forgetting"
+        rows.append(tuned)
+    (group,) = report.summarize(rows, floor=True)
+    assert group.study.jit_label == "lipschitz_forgetting [tuned]"
+    assert by_label(group.study, "finetune").to_jit["Dr"].diff.mean == pytest.approx(2)
+    assert any("the retrain-tuned JiT" in note for note in group.study.notes)

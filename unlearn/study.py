@@ -171,10 +171,11 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
     retrain_values = {m: {c: statistics.fmean(v) for c, v in cells.items()}
                       for m, cells in retrains.items()}
 
-    jit_rows = [r for r in method_rows if r.method == JIT]
-    jit = max(jit_rows, key=lambda r: len(r.runs)) if jit_rows else None
-    if len(jit_rows) > 1:
-        notes.append(f"paired differences to JiT use '{jit.label}' (the JiT row with most runs)")
+    jit = jit_reference_row(method_rows)
+    if jit is not None and sum(r.method == JIT for r in method_rows) > 1:
+        why = ("the retrain-tuned JiT" if jit.label.endswith("[tuned]")
+               else "the JiT row with most runs")
+        notes.append(f"paired differences to JiT use '{jit.label}' ({why})")
     studies = []
     for row in method_rows:
         own = retrain_values if row is reference else cell_means(row.runs)
@@ -202,6 +203,15 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
         seeds=sorted({r["seed"] for r in runs}),
         retrains=counts, floor=floor, methods=studies,
         jit_label=jit.label if jit else None, notes=notes)
+
+
+def jit_reference_row(method_rows: list):
+    """The JiT row the others are compared with: JiT tuned against retrained models where the
+    study has it (so jit_zero_shot's difference to it says how far the zero-shot choice falls
+    from the tuned optimum), else the JiT row with most runs."""
+    jit_rows = [r for r in method_rows if r.method == JIT]
+    tuned = [r for r in jit_rows if r.label.endswith("[tuned]")]
+    return max(tuned or jit_rows, key=lambda r: len(r.runs)) if jit_rows else None
 
 
 def floor_units(retrain_runs: list[dict], cells: list[Cell]) -> list[Cell]:
