@@ -167,6 +167,8 @@ def test_forget_quality_counts_each_unlearned_model_once(confidences):
     quality = run_quality(retrain_like, c["retrains"], None)  # against retrains 3, 4, 5
     assert quality["num_models"] == 3 and quality["score"] > 0.0
     assert run_quality(far * 2, c["retrains"], 3)["num_models"] == 3  # --fq-models caps N
+    # a K = 3 study's retrain rows: their three models are the only stored retrains
+    assert run_quality(retrain_like, c["retrains"][:3], None) is None
 
 
 # ---------------------------------------------------------------- the command, end to end

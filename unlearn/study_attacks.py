@@ -138,9 +138,8 @@ def run_quality(runs: list[Run], retrain_phi: np.ndarray, max_models: int | None
         return None
     own = {run.own_retrain for run in runs if run.own_retrain is not None}
     others = [k for k in range(len(retrain_phi)) if k not in own][:len(chosen)]
-    if len(others) < len(chosen):
-        raise UsageError(f"forget quality needs {len(chosen)} retrained models besides the "
-                         f"unlearned ones; the pool has {len(others)}")
+    if len(others) < len(chosen):  # e.g. the retrain rows of a K = 3 study: their 3 models
+        return None  # are the 3 stored retrains, and no other retrain is left to compare with
     quality = forget_quality(np.stack([run.phi for run in chosen]), retrain_phi[others])
     return {"score": quality["score"], "num_models": len(chosen)}
 
@@ -363,16 +362,22 @@ def forget_set_results(group, runs: list[Run], store: str, confidences: Confiden
     by_label: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_label[run.label].append(run)
-    # enough retrains for every run's out pool and every method's forget quality
+    # enough retrains for every run's out pool, and if the store has them for every method's
+    # forget quality (a method it cannot serve gets none)
     need = max(indices_needed(pool_size + heldout, {run.own_retrain} - {None}) for run in runs)
+    wanted = need
     for label_runs in by_label.values():
         models = len({run.model for run in label_runs})
         models = min(models, fq_models) if fq_models else models
         if models >= MIN_MODELS:
             own = {run.own_retrain for run in label_runs} - {None}
-            need = max(need, indices_needed(models, own))
+            wanted = max(wanted, indices_needed(models, own))
     recipe = next(iter(cell_recipes.values()))
-    retrain_paths = out_pool(store, recipe, first, need, data_dir)
+    try:
+        retrain_paths = out_pool(store, recipe, first, wanted, data_dir)
+    except UsageError:
+        retrain_paths = out_pool(store, recipe, first, need, data_dir)
+    need = len(retrain_paths)
     retrain_phi = confidences(retrain_paths, "retrained ('out') pool", first, recipe, need)
     found = []
     for cell, cell_recipe in cell_recipes.items():
