@@ -35,7 +35,7 @@ def test_declares_the_forget_set_only_and_the_gate_refuses_retain():
         data.retain()
 
 
-@pytest.mark.parametrize("task", ["full_class", "random"])
+@pytest.mark.parametrize("task", ["full_class", "random", "sub_class"])
 def test_reads_only_forget_data_and_picks_the_smallest_eta_reaching_the_target(task):
     model, data = tiny_method_data("jit_zero_shot", task=task)
     asked = []
@@ -51,8 +51,11 @@ def test_reads_only_forget_data_and_picks_the_smallest_eta_reaching_the_target(t
         assert tried[chosen["eta"]] <= chosen["target"]
     # every η tried below the chosen one missed the target: the choice is the smallest found
     assert all(acc > chosen["target"] for eta, acc in tried.items() if eta < chosen["eta"])
-    if task == "full_class":
+    if task == "full_class":  # below chance
         assert chosen["target"] == pytest.approx(100 / 3)
+        assert chosen["measure"] == "held-out forget slice"
+    else:  # the label is kept: the accuracy on unseen (noisy) copies, measured on the fit part
+        assert chosen["measure"] == "fit part"
 
 
 def test_restarts_from_the_original_weights_at_every_rung():

@@ -17,10 +17,15 @@ the data gate refuses anything else):
 3. Run JiT with that η on the whole forget set, from the original weights.
 
 Target and measure, per task:
-- full class, sub-class: held-out forget accuracy below chance, 100 / num_classes %. A model
-  that never learnt the class (the retrained one) has no reason to put its samples into their
-  label more often than chance; an original model is far above it.
-- random: the forgotten samples should look like samples the model never trained on. Without
+- full class: held-out forget accuracy below chance, 100 / num_classes %. A model that never
+  learnt the class (the retrained one) has no reason to put its samples into their label more
+  often than chance; an original model is far above it.
+- random and sub-class: the label of a forgotten sample stays a class the model keeps (a random
+  sample's class; a fine class's superclass, carried by its sibling fine classes), so a model
+  that never saw the samples still labels most of them right. Measured on the memorising
+  FashionMNIST4 CNN: the model retrained without Pullover labels 98 % of unseen Pullovers
+  "tops". Below chance would destroy the model there (tuned σ: retained accuracy 32 %). The
+  forgotten samples should instead look like samples the model never trained on. Without
   test data, "never trained on" is stood in for by inputs the model has not seen: noisy copies
   x + σε (clamped to the valid pixel range) of the held-out forget samples. Their accuracy under
   the original model is the target, and the measure is the accuracy on the fit part, the samples
@@ -47,7 +52,9 @@ from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
-RANDOM = "random"  # the task name (methods.registry imports this module, so not from there)
+# The tasks whose forgotten samples keep a label the model still predicts (task names; the
+# method registry imports this module, so not from there).
+LABEL_KEPT = ("random", "sub_class")
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,7 @@ def jit_zero_shot(
         logits, labels = metrics.predict(model, data.forget(subset=subset), device)
         return metrics.accuracy(logits, labels)
 
-    if data.task == RANDOM:
+    if data.task in LABEL_KEPT:
         target = noisy_accuracy(model, data.forget(subset=held), device, sigma, data.seed,
                                 data.valid_range)
         measured_on = fit
@@ -144,7 +151,7 @@ def jit_zero_shot(
     chosen = above if above is not None else eta_max
     data.extras["chosen"] = {
         "eta": chosen, "sigma": sigma, "target": target, "reached": above is not None,
-        "measure": "fit part" if data.task == RANDOM else "held-out forget slice",
+        "measure": "fit part" if data.task in LABEL_KEPT else "held-out forget slice",
         "tried": [[eta, acc] for eta, acc in tried],
     }
     log.info("zero-shot JiT chose η %.3g (%s)", chosen,
