@@ -37,7 +37,8 @@ def csv_text(found: list[Result]) -> str:
         quality = r.quality or {}
         writer.writerow([*r.group, r.method, r.label, r.cell[0], r.original_seed, r.cell[1],
                          r.runs,
-                         *(f"{r.lira[k]:.4f}" for k in ("auc", *TPRS)), r.pools["in"],
+                         *(f"{r.lira[k]:.4f}" if r.lira else "" for k in ("auc", *TPRS)),
+                         r.pools["in"],
                          r.pools["out"], r.pools["heldout"],
                          " ".join(map(str, r.pools["in_seeds"])),
                          f"{quality['score']:.4f}" if quality else "",
@@ -46,6 +47,8 @@ def csv_text(found: list[Result]) -> str:
 
 
 def mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
     mean = statistics.fmean(values)
     return f"{mean:.3f}" if len(values) < 2 else f"{mean:.3f} ± {statistics.stdev(values):.3f}"
 
@@ -63,7 +66,7 @@ def markdown(found: list[Result], pool_size: int, heldout: int) -> str:
             qualities = {r.cell[1]: r.quality for r in rows if r.quality}  # one per forget set
             lines.append("| " + " | ".join([
                 label, str(len(rows)), str(sum(r.runs for r in rows)),
-                *(mean_std([r.lira[k] for r in rows]) for k in ("auc", *TPRS)),
+                *(mean_std([r.lira[k] for r in rows if r.lira]) for k in ("auc", *TPRS)),
                 mean_std([q["score"] for q in qualities.values()]) if qualities else "–",
                 ", ".join(sorted({str(q["num_models"]) for q in qualities.values()})) or "–",
             ]) + " |")

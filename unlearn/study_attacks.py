@@ -92,7 +92,8 @@ class Result:
     cell: tuple[str, str]  # (original model's hash, forget set)
     original_seed: int  # the cell's original model's pretraining seed
     runs: int
-    lira: dict[str, float]  # mean over the runs of lira.ulira's summary
+    lira: dict[str, float] | None  # mean over the runs of lira.ulira's summary (None: no run
+    # could be served, see run_lira)
     pools: dict = field(default_factory=dict)  # sizes and the in pool's seeds
     quality: dict | None = None  # {"score", "num_models"} or None (fewer than 3 models)
 
@@ -119,13 +120,21 @@ def split_out_pool(retrains: np.ndarray, own: int | None, pool_size: int,
 
 
 def run_lira(runs: list[Run], in_phi: np.ndarray, retrain_phi: np.ndarray, pool_size: int,
-             heldout: int) -> dict[str, float]:
+             heldout: int) -> dict[str, float] | None:
     """Mean over `runs` of each run's U-LiRA summary (its unlearned model against the held-out
-    retrains, Gaussians fitted on `in_phi` and the first retrains)."""
+    retrains, Gaussians fitted on `in_phi` and the first retrains). A retrain row whose own
+    retrain leaves too few others (K = pool + held out) is left out; None if no run is left."""
     summaries = []
     for run in runs:
-        fit, negatives = split_out_pool(retrain_phi, run.own_retrain, pool_size, heldout)
+        try:
+            fit, negatives = split_out_pool(retrain_phi, run.own_retrain, pool_size, heldout)
+        except UsageError:
+            if run.own_retrain is None:
+                raise
+            continue
         summaries.append(lira.ulira(run.phi, negatives, in_phi, fit))
+    if not summaries:
+        return None
     return {key: statistics.fmean(s[key] for s in summaries) for key in summaries[0]}
 
 
@@ -364,8 +373,10 @@ def forget_set_results(group, runs: list[Run], store: str, confidences: Confiden
         by_label[run.label].append(run)
     # enough retrains for every run's out pool, and if the store has them for every method's
     # forget quality (a method it cannot serve gets none)
-    need = max(indices_needed(pool_size + heldout, {run.own_retrain} - {None}) for run in runs)
-    wanted = need
+    # (a retrain row's own retrain is left out of its pool: it is served when the store has one
+    # more retrain, else it gets no U-LiRA)
+    need = pool_size + heldout
+    wanted = max(indices_needed(pool_size + heldout, {run.own_retrain} - {None}) for run in runs)
     for label_runs in by_label.values():
         models = len({run.model for run in label_runs})
         models = min(models, fq_models) if fq_models else models
