@@ -31,8 +31,11 @@ from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ATTACK_METRICS = {f"attack_{name}_{key}" for name in ("loss", "confidence", "entropy", "entropy_lr")
-                  for key in ("auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct")}
+# each attack on the unlearned model, and the same attack on the original (its power)
+ATTACK_METRICS = {f"attack_{name}_{key}{power}"
+                  for name in ("loss", "confidence", "entropy", "entropy_lr")
+                  for key in ("auc", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct")
+                  for power in ("", "_original")}
 FULL_METRICS = {"acc_test", "acc_retain_test", "acc_forget_test", "acc_forget_train",
                 "acc_retain_train", "mia", "acc_test_per_class"} | ATTACK_METRICS
 RANDOM_METRICS = FULL_METRICS - {"acc_forget_test"}
