@@ -15,7 +15,7 @@ import csv
 import io
 import statistics
 
-from unlearn.attacks.population import ATTACKS
+from unlearn.attacks import ATTACKS
 
 MEASURES = {"auc": "AUC", "tpr_at_fpr_1pct": "TPR@1%"}
 POWER = "_original"

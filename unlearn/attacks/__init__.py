@@ -9,3 +9,7 @@ pools           checkpoints of a pool run over a loader, checked for dataset and
 
 Everything but `pools` is a pure function on arrays, so tests hand-compute the numbers.
 """
+
+# The population attacks' names, in report order. Here rather than in population.py so the
+# report reads them without importing torch.
+ATTACKS = ("loss", "confidence", "entropy", "entropy_lr")

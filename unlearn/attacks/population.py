@@ -27,9 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from unlearn.attacks import ATTACKS
 from unlearn.attacks.roc import DEFAULT_FPRS, roc_summary
-
-ATTACKS = ("loss", "confidence", "entropy", "entropy_lr")
 
 
 def _logit_of(logits: torch.Tensor, columns: torch.Tensor) -> np.ndarray:
