@@ -25,7 +25,7 @@ data:
 demo: setup data
 	$(PY) scripts/demo.py
 
-# The README's test command: everything but the tests marked slow (2 min 36 s on 2 cores).
+# The README's test command: everything but the tests marked slow (about 4 minutes on 2 cores).
 test: setup data
 	$(PY) -m pytest -q -m "not slow"
 
