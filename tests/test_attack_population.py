@@ -15,8 +15,8 @@ from metrics import (
     fit_entropy_attack,
     membership_attack,
 )
+from unlearn.attacks import ATTACKS
 from unlearn.attacks.population import (
-    ATTACKS,
     attack_power,
     attack_scores,
     confidence_scores,

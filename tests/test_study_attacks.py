@@ -25,7 +25,7 @@ from models import build_model
 from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
 from unlearn import experiment, pretraining, run_outputs
-from unlearn.attacks.population import ATTACKS
+from unlearn.attacks import ATTACKS
 from unlearn.model_store import ModelStore, TrainingRecipe
 from unlearn.study_attacks import Run, indices_needed, run_lira, run_quality, split_out_pool
 

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from unlearn.attacks import ATTACKS
 from unlearn.attacks.roc import DEFAULT_FPRS, roc_summary
 
 
