@@ -558,6 +558,10 @@ def training_subset_indices(num_train: int, size: int) -> torch.Tensor:
 def training_subset(train_set: ImageSet, size: int) -> ImageSet:
     """A fixed seeded subset of `size` training images (the same for every model seed), as its
     own ImageSet; indices of splits made on it refer to the subset."""
-    chosen = training_subset_indices(len(train_set), size)
-    return ImageSet(train_set.images[chosen], train_set.labels[chosen],
-                    train_set.fine_labels[chosen], list(train_set.class_names))
+    return select(train_set, training_subset_indices(len(train_set), size))
+
+
+def select(image_set: ImageSet, indices: torch.Tensor) -> ImageSet:
+    """The images at `indices`, in that order, as an ImageSet of their own."""
+    return ImageSet(image_set.images[indices], image_set.labels[indices],
+                    image_set.fine_labels[indices], list(image_set.class_names))

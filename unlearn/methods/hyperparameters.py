@@ -108,6 +108,11 @@ def reference_value(value, dataset: str, net: str, batch_size: int):
     return value
 
 
+def is_batch_size(name: str) -> bool:
+    """A hyperparameter that sets a loader's batch size (a run's -b decides those)."""
+    return name == "batch_size" or name.endswith("_batch")
+
+
 def check_domain(method: Method, name: str, value) -> None:
     """Numbers must be finite; positive where the search space is log-scale, and not negative
     where it starts at or above zero. Values outside the search range are allowed: the space
@@ -116,7 +121,7 @@ def check_domain(method: Method, name: str, value) -> None:
         return
     if not math.isfinite(value):
         raise UsageError(f"{method.name}: {name} must be a finite number, got {value}")
-    if (name == "batch_size" or name.endswith("_batch")) and value < 1:
+    if is_batch_size(name) and value < 1:
         raise UsageError(f"{method.name}: {name} must be at least 1, got {value}")
     entry = method.space.get(name)
     if not entry or entry[0] == "choice":

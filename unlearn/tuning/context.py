@@ -80,9 +80,7 @@ def validation_slice(num_train: int, fraction: float, seed: int) -> torch.Tensor
 def subset_with_validation(full, subset: int, count: int, seed: int):
     """The training subset an original was trained on, followed by `count` seeded images from
     outside it; the indices of those (the validation samples) in the combined set."""
-    import datasets as data
-
-    inside = data.training_subset_indices(len(full), subset)
+    inside = datasets.training_subset_indices(len(full), subset)
     is_outside = torch.ones(len(full), dtype=torch.bool)
     is_outside[inside] = False
     outside = torch.nonzero(is_outside).flatten()
@@ -91,9 +89,7 @@ def subset_with_validation(full, subset: int, count: int, seed: int):
                          f"the {subset}-image subset), got {count}")
     drawn = torch.randperm(len(outside), generator=torch.Generator().manual_seed(seed + 7919))
     chosen = torch.cat([inside, outside[drawn[:count]].sort().values])
-    combined = data.ImageSet(full.images[chosen], full.labels[chosen], full.fine_labels[chosen],
-                             list(full.class_names))
-    return combined, torch.arange(subset, subset + count)
+    return datasets.select(full, chosen), torch.arange(subset, subset + count)
 
 
 def make_split(setup: TuningSetup, train_set, validation: torch.Tensor | None = None,

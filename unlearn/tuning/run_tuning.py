@@ -56,7 +56,7 @@ def fixed_hyperparameters(task: str, dataset: str, net: str, method: str, space:
 
 def run_dependent(values: dict) -> dict:
     """Without the batch sizes: a tuned table's entry leaves those to the run's -b."""
-    return {k: v for k, v in values.items() if k != "batch_size" and not k.endswith("_batch")}
+    return {k: v for k, v in values.items() if not hyperparameters.is_batch_size(k)}
 
 
 def check_request(request: TuningRequest) -> None:
