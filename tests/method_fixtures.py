@@ -56,3 +56,46 @@ def task_defaults(method: str, task: str, net: str = "CNN") -> dict:
     return {name: value for name, value in values.items()
             if value != declaration.parameters[name] and not isinstance(value, Recipe)
             and value != RUN_BATCH_SIZE}
+
+
+def trained_tiny_method_data(method: str, *, task: str = tasks.FULL_CLASS,
+                             forget_class: int = 0, seed: int = 0,
+                             steps: int = 60) -> tuple[torch.nn.Module, MethodData]:
+    """tiny_method_data with the CNN trained (full batch, Adam) until it tells the classes
+    apart, so that a method has something to forget."""
+    model, data = tiny_method_data(method, task=task, forget_class=forget_class, seed=seed)
+    model.load_state_dict({k: v.clone() for k, v in _trained_weights(seed, steps).items()})
+    return model.eval(), data
+
+
+@functools.cache
+def _trained_weights(seed: int, steps: int) -> dict:
+    """The tiny CNN's weights after training on every tiny image (trained once per session;
+    callers load a copy)."""
+    model, data = tiny_method_data("baseline", seed=seed)
+    x, y = all_images(data)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def all_images(data: MethodData) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every training image of a tiny MethodData, normalised, with its task label (tests
+    read the retained part to score a method; the method itself never can)."""
+    loader = datasets.BatchLoader(data.train_set, torch.arange(len(data.train_set.labels)),
+                                  1000, spec=data.spec, image_size=data.image_size)
+    x, y = next(iter(loader))
+    return x, y
+
+
+def accuracy_on(model: torch.nn.Module, data: MethodData, which: str) -> float:
+    """Percent accuracy of `model` on the split's forget or retain training samples."""
+    x, y = all_images(data)
+    chosen = data.split.forget_train if which == "forget" else data.split.retain_train
+    with torch.no_grad():
+        predicted = model.eval()(x[chosen]).argmax(dim=1)
+    return 100.0 * (predicted == y[chosen]).double().mean().item()

@@ -165,12 +165,12 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
     flags, then `-hp NAME=VALUE`; see unlearn/methods/hyperparameters.py.
     """
     method = METHODS[args.method]
-    if method.name == "jit_zero_shot":
+    if method.name in ("jit_zero_shot", "jit_anchored"):
         if args.eta is not None:
-            raise UsageError("jit_zero_shot chooses eta itself; drop -eta (or use "
+            raise UsageError(f"{method.name} chooses eta itself; drop -eta (or use "
                              "lipschitz_forgetting)")
         if args.jit_reference:
-            raise UsageError("jit_zero_shot runs JiT in its default form; -jit_reference is "
+            raise UsageError(f"{method.name} runs JiT in its default form; -jit_reference is "
                              "for lipschitz_forgetting")
     overrides = {}
     for flag_name, name, methods, value_of in FLAG_HYPERPARAMETERS:
@@ -182,7 +182,7 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
                                      batch_size=args.b,
                                      table=hyperparameters.table_for(method, tables),
                                      overrides=overrides)
-    if method.name in ("lipschitz_forgetting", "jit_zero_shot"):  # JiT's own checks, messages
+    if method.name in ("lipschitz_forgetting", "jit_zero_shot", "jit_anchored"):  # JiT's checks
         JitOptions(sigma=chosen["sigma"], eta=chosen.get("eta", 1.0),
                    n_samples=chosen["n_samples"]).validate()
     return chosen

@@ -42,11 +42,12 @@ from unlearn import (
     tasks,
 )
 from unlearn.errors import UsageError
-from unlearn.methods.registration import method_order
+from unlearn.methods.registration import method_groups, method_order
 
 # Table order: references first, JiT last (as in the paper's tables), as each method's
 # declaration orders it (`order=` of @register_method in unlearn/methods/).
 METHOD_ORDER = method_order()
+METHOD_GROUPS = method_groups()  # what each method reads; the tables are ordered by it
 REFERENCE = "retrain"
 METRICS = ["Dr", "Df", "MIA", "time"]  # columns, in order
 GAP_METRICS = ["Dr", "Df", "MIA"]  # the unlearning metrics compared to retrain
@@ -322,9 +323,30 @@ def group_markdown(group: Group, with_legend: bool = True) -> str:
                  + [gap_text(row, m) for m in GAP_METRICS])
         lines.append("| " + " | ".join(cells) + " |")
     if with_legend:
-        lines += ["", legend(group)]
+        lines += ["", legend(group), reads_line(group)]
     lines += [f"Note: {note}." for note in group.notes]
     return "\n".join(lines)
+
+
+def reads_line(group: Group) -> str:
+    """Which rows read what (the rows are in this order): forget-only methods are JiT's
+    peers; the others read retained or generated data."""
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for row in group.rows:
+        kind = METHOD_GROUPS.get(row.method, "unregistered")
+        if kind != "reference" and row.method not in by_group[kind]:
+            by_group[kind].append(row.method)
+    parts = [f"{kind}: {', '.join(names)}" for kind, names in by_group.items()]
+    return "Reads: " + ("; ".join(parts) if parts else "references only") + "."
+
+
+def flag_lines(rows: list[dict]) -> list[str]:
+    """Runs whose self-chosen strength came with a warning: the collapse guard tripped, the
+    loss diverged, or the target was not reached (the returned model is the safest found)."""
+    return [f"{tasks.title(r.get('task'))} · {r.get('method')}, {r.get('forget')}, seed "
+            f"{r.get('seed')}: {r['chosen']['flag']} ({r['chosen'].get('outcome', '')}; "
+            f"returned the {r['chosen'].get('returned', 'model')})"
+            for r in rows if isinstance(r.get("chosen"), dict) and r["chosen"].get("flag")]
 
 
 def markdown_table(rows: list[dict], *, task: str | None = None, dataset: str | None = None,
@@ -557,6 +579,10 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
         if shortfalls:
             sections.append(f"### Fewer seeds than requested (--seeds {seeds})\n\n"
                             + "\n".join(f"- {line}" for line in shortfalls))
+    flagged = flag_lines([r for r in ok_rows(rows) if matches(r, task, dataset, net, methods)])
+    if flagged:
+        sections.append("### Runs flagged by the forget-only rule (counted)\n\n"
+                        + "\n".join(f"- {line}" for line in flagged))
     if failed:
         sections.append("### Failed runs (not counted)\n\n"
                         + "\n".join(f"- {line}" for line in failure_lines(failed)))

@@ -56,7 +56,8 @@ def main_tables(task: str) -> dict:
 
 # Methods that read another method's main-file table (only the names they take): the zero-shot
 # JiT takes σ and N from the JIT table and chooses η itself.
-SHARED_TABLES = {"jit_zero_shot": "lipschitz_forgetting"}
+SHARED_TABLES = {"jit_zero_shot": "lipschitz_forgetting",
+                 "jit_anchored": "lipschitz_forgetting"}
 
 
 def table_for(method: Method, tables: dict) -> dict | None:

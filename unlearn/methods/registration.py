@@ -313,6 +313,29 @@ def methods_for(task: str, directory: Path = METHODS_DIR) -> list[str]:
     return [name for name, m in declared(directory).items() if task in m.tasks]
 
 
+# What a method reads, as the report groups methods: the references, then the methods that
+# read the forget set alone (JiT's peers), then those that also read retained data, then
+# those that read nothing but images they generate.
+REFERENCES = ("baseline", "retrain", "retrain_reference")
+ACCESS_GROUPS = ("reference", "forget only", "retained data", "generated data")
+
+
+def access_group(method: Method) -> str:
+    """The report's group of a method (ACCESS_GROUPS), from its declared data access."""
+    if method.name in REFERENCES:
+        return "reference"
+    if method.data == {FORGET}:
+        return "forget only"
+    return "retained data" if RETAIN in method.data else "generated data"
+
+
 def method_order(directory: Path = METHODS_DIR) -> list[str]:
-    """Every declared method name in table order (the report's order)."""
-    return list(declared(directory))
+    """Every declared method name in table order (the report's order): by access group, then
+    by each declaration's order."""
+    methods = declared(directory)
+    return sorted(methods, key=lambda name: ACCESS_GROUPS.index(access_group(methods[name])))
+
+
+def method_groups(directory: Path = METHODS_DIR) -> dict[str, str]:
+    """{method name: access group} of every declared method."""
+    return {name: access_group(m) for name, m in declared(directory).items()}

@@ -1,0 +1,376 @@
+"""The one selection rule of every forget-only method: how strongly to unlearn, zero-shot.
+
+A method that reads the forget set alone cannot see what it costs (no retained data, no
+retrained model, no test data). Two things it can see: whether its forgetting reaches forget
+samples it never stepped on, and whether the model still ranks the *other* classes of those
+samples as the original did. The rule uses both, for every forget-only method alike (the
+method supplies one optimisation step; the rule decides how many steps, at what rate):
+
+1. Hold out a seeded slice of the forget set (`holdout`, 20 %); the method steps on the rest
+   (the fit part), in seeded shuffled passes.
+2. The learning rate starts at `lr` and is multiplied by `lr_growth` at every check
+   (`checks_per_pass` checks per pass over the fit part) up to `lr_max`, so one run scans the
+   strength from weak to strong instead of guessing it (an η that suits one model of a recipe
+   destroys the next one). Stepping stops at the first check where the measure reaches the
+   target (module `target_for`), where the collapse guard trips, where the loss turns
+   non-finite, or when `max_passes` passes over the fit part are spent.
+3. Replay: from the original weights, exactly the same number of steps with exactly the same
+   learning rates, on the whole forget set (every forget sample is then unlearned, not just
+   the fit part). The step count of the returned model equals the measured one.
+4. The replayed model is checked with the same guard on the whole forget set; if it trips,
+   the measured model of step 2 is returned instead (it passed the guard on samples it never
+   saw). A guard trip, a divergence or a missed target is never silent: `chosen` says what
+   happened and which model came back, and the report flags it.
+
+The collapse guard reads three forget-only signals on the held-out slice at every check:
+- other-class agreement: the fraction of samples whose most likely class *among the classes
+  other than their label* is the same under the model as under the original. Forgetting a
+  sample should move it to where the original placed it second, not scramble the rest of the
+  model; when retained classes are pulled onto another, that ranking goes too. It trips below
+  `guard` (default 0.5).
+- spread: the std of the logits over samples, relative to the original's. A model that maps
+  every input to one output (a collapse onto one class, which can score 100 % on the forget
+  set) has spread near 0; logits that blow up have a large one. It trips outside
+  [1 / `spread_limit`, `spread_limit`] (default 4).
+- rebound: the strength only grows, so forget accuracy that climbs back more than `rebound`
+  points (default 10) above its lowest value so far is a model collapsing onto the label.
+The last model that passed every check is the safe one.
+
+`chosen` records: steps, the learning rate of the last step, the target and measure, whether
+it was reached, the outcome, which model was returned, a flag when something went wrong, and
+the trajectory of checks (step, lr, measure, agreement, spread).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+import metrics
+from unlearn.errors import UsageError
+from unlearn.methods.base import MethodData
+
+log = logging.getLogger(__name__)
+
+# The tasks whose forgotten samples keep a label the model still predicts (a random sample's
+# class; a fine class's superclass).
+LABEL_KEPT = ("random", "sub_class")
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """How the rule scans a forget-only method's strength (module docstring)."""
+
+    lr: float  # learning rate of the first step
+    lr_max: float  # the ramp stops growing here
+    lr_growth: float = 1.1  # factor per check
+    holdout: float = 0.2  # fraction of the forget set held out from stepping
+    max_passes: float = 2.5  # step budget, in passes over the fit part
+    checks_per_pass: int = 10  # checks of measure and guard per pass over the fit part
+    guard: float = 0.5  # least other-class agreement a returned model keeps
+    # points by which the measure may rise above its lowest value so far: the strength only
+    # grows, so forget accuracy climbing back means the model is collapsing onto the label
+    rebound: float = 10.0
+    # how far the spread of the held-out logits over samples may move from the original's
+    # (a factor, either way): a model that maps every input to one output, or whose logits
+    # blow up, is no classifier whatever its accuracy on the forget set
+    spread_limit: float = 4.0
+
+    def check(self, method: str) -> None:
+        """One readable sentence for a setting that cannot work (UsageError: exit 2)."""
+        def bad(text: str) -> UsageError:
+            return UsageError(f"{method}: {text}")
+        for name in ("lr", "lr_max", "lr_growth", "holdout", "max_passes", "guard", "rebound",
+                     "spread_limit"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise bad(f"{name} must be a finite number, got {value!r}")
+        if not self.lr > 0:
+            raise bad(f"the learning rate lr must be positive, got {self.lr}")
+        if not self.lr_max >= self.lr:
+            raise bad(f"lr_max ({self.lr_max}) must be at least lr ({self.lr})")
+        if not self.lr_growth >= 1:
+            raise bad(f"lr_growth must be at least 1 (1 = a constant rate), got {self.lr_growth}")
+        if not 0 < self.holdout < 1:
+            raise bad(f"holdout must lie in (0, 1), got {self.holdout}")
+        if not self.max_passes > 0:
+            raise bad(f"max_passes must be positive (a step budget of 0 does nothing), "
+                      f"got {self.max_passes}")
+        if int(self.checks_per_pass) != self.checks_per_pass or self.checks_per_pass < 1:
+            raise bad(f"checks_per_pass must be a whole number >= 1, got {self.checks_per_pass}")
+        if not 0 <= self.guard < 1:
+            raise bad(f"guard must lie in [0, 1), got {self.guard}")
+        if not self.rebound > 0:
+            raise bad(f"rebound must be positive, got {self.rebound}")
+        if not self.spread_limit > 1:
+            raise bad(f"spread_limit must exceed 1, got {self.spread_limit}")
+
+    def lr_at(self, step: int, steps_per_check: int) -> float:
+        """The learning rate of step `step` (0-based): the same in the scan and the replay."""
+        return min(self.lr_max, self.lr * self.lr_growth ** (step // steps_per_check))
+
+
+class Learner:
+    """One forget-only method's optimisation step, as the rule drives it.
+
+    `model` holds the weights the rule snapshots; `step` takes one step on a batch at a
+    learning rate and returns its loss; `logits` gives the task's logits (no grad); `result`
+    is the model handed back (e.g. a shadow output removed). Subclasses override `loss`
+    (and, for another architecture during stepping, `logits` and `result`).
+    """
+
+    def __init__(self, model: nn.Module, momentum: float = 0.0) -> None:
+        self.model = model
+        self.model.eval()  # forget-only batches must not move normalisation statistics
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.params = params
+        self.optimizer = torch.optim.SGD(params, lr=1.0, momentum=momentum)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+        """The method's loss on a forget batch; `original`: the original model's logits."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, original: torch.Tensor, lr: float) -> float:
+        """One step; a non-finite loss or gradient is reported before anything changes."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(x, y, original)
+        value = loss.item()
+        if not math.isfinite(value):
+            return value
+        loss.backward()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+            return math.nan
+        self.optimizer.step()
+        return value
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return forward_logits(self.model, x)
+
+    def result(self) -> nn.Module:
+        return self.model
+
+
+def forward_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A model's logits without grad (models may return a tuple, logits first)."""
+    with torch.no_grad():
+        output = model(x)
+    return output[0] if isinstance(output, tuple | list) else output
+
+
+def holdout_split(count: int, fraction: float, seed: int,
+                  method: str = "forget-only selection") -> tuple[torch.Tensor, torch.Tensor]:
+    """(fit positions, held-out positions) within a forget set of `count`, both sorted; a
+    seeded draw with at least one sample on each side."""
+    if count < 2:
+        raise UsageError(f"{method}: the forget set has {count} sample(s); holding a slice out "
+                         "to choose the strength needs at least two")
+    held = min(count - 1, max(1, round(count * fraction)))
+    perm = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return perm[held:].sort().values, perm[:held].sort().values
+
+
+def other_class_top(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The most likely class of each sample among the classes other than its label."""
+    masked = logits.clone()
+    masked[torch.arange(len(labels)), labels] = -math.inf
+    return masked.argmax(dim=1)
+
+
+def agreement(logits: torch.Tensor, original: torch.Tensor, labels: torch.Tensor) -> float:
+    """The collapse guard: fraction of samples whose other-class favourite is unchanged."""
+    same = other_class_top(logits, labels) == other_class_top(original, labels)
+    return same.double().mean().item()
+
+
+def spread(logits: torch.Tensor) -> float:
+    """How much a model's logits vary over samples: the std over samples, averaged over
+    classes (0 for a model that gives every input the same output)."""
+    return logits.std(dim=0).mean().item() if len(logits) > 1 else 0.0
+
+
+def noisy_copies(images: torch.Tensor, sigma: float, seed: int,
+                 valid_range: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """One copy x + σε of each image, clamped to the valid pixel range per channel."""
+    lo, hi = (t.view(1, -1, 1, 1) for t in valid_range)
+    noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(seed))
+    return (images + sigma * noise).clamp(lo, hi)
+
+
+@dataclass
+class Target:
+    """What the rule measures and the value that counts as forgotten."""
+
+    value: float  # percent
+    measure: str  # "held-out forget slice" | "fit part"
+
+
+def target_for(task: str, num_classes: int, held_accuracy_noisy: Callable[[], float]) -> Target:
+    """Full class: held-out forget accuracy at or below chance (100 / classes %); a model that
+    never learnt the class has no reason to put its samples into their label more often.
+    Random and sub-class: the label stays a class the model keeps, so below chance would
+    destroy the model; the forgotten samples should look like inputs the model never trained
+    on. Stood in for by noisy copies of the held-out slice: their accuracy under the original
+    is the target, measured on the fit part (the samples the method stepped on)."""
+    if task in LABEL_KEPT:
+        return Target(held_accuracy_noisy(), "fit part")
+    return Target(100.0 / num_classes, "held-out forget slice")
+
+
+@dataclass
+class Check:
+    step: int
+    lr: float
+    measure: float  # percent
+    agreement: float  # other-class agreement on the held-out slice
+    spread: float  # held-out logits' spread over samples, relative to the original's
+
+
+def _images(data: MethodData, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forget set's normalised images and task labels, decoded once (on the CPU)."""
+    xs, ys = [], []
+    for batch in data.forget(shuffle=False, batch_size=batch_size):
+        xs.append(batch[0])
+        ys.append(batch[-1])
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _batches(positions: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Positions of each step's batch: seeded shuffled passes over `positions`, endlessly."""
+    for epoch in range(10**9):
+        order = positions[torch.randperm(
+            len(positions), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))]
+        yield from order.split(batch_size)
+
+
+def _logits_of(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+               device: torch.device) -> torch.Tensor:
+    """Logits of every image of x (CPU) in chunks, back on the CPU."""
+    return torch.cat([logits(part.to(device)).float().cpu() for part in x.split(512)])
+
+
+def tripped(current: Check, earlier: list[Check], rule: SelectionRule) -> bool:
+    """Whether a check shows a collapsing model (module docstring): other-class agreement
+    below the guard, spread moved by more than `spread_limit` either way, or the measure
+    risen by more than `rebound` above its lowest earlier value."""
+    lowest = min((c.measure for c in earlier), default=math.inf)
+    return (current.agreement < rule.guard
+            or not 1 / rule.spread_limit <= current.spread <= rule.spread_limit
+            or current.measure > lowest + rule.rebound)
+
+
+def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
+                       make_learner: Callable[[nn.Module], Learner], rule: SelectionRule,
+                       *, batch_size: int | None = None, noise_sigma: float = 0.5) -> nn.Module:
+    """Run the rule (module docstring) for one forget-only method; returns the model to
+    evaluate and writes what was chosen to `data.extras["chosen"]`.
+
+    make_learner(model) wraps a model holding the original weights; it is called once for
+    the scan and once for the replay. noise_sigma: σ of the noisy copies that set the target
+    of the label-kept tasks.
+    """
+    rule.check(data.method)
+    batch_size = batch_size or data.batch_size
+    count = len(data.forget_labels())
+    fit, held = holdout_split(count, rule.holdout, data.seed, data.method)
+    original_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.to(device).eval()
+    x_all, y_all = _images(data, batch_size)
+    original_logits = lambda x: forward_logits(model, x)  # noqa: E731 - read before stepping
+    reference = _logits_of(original_logits, x_all, device)  # the original's logits [n, C]
+    noisy = noisy_copies(x_all[held], noise_sigma, data.seed, data.valid_range)
+    target = target_for(data.task, data.num_classes, lambda: metrics.accuracy(
+        _logits_of(original_logits, noisy, device), y_all[held]))
+    measured = held if target.measure == "held-out forget slice" else fit
+    reference_spread = spread(reference[held])
+
+    steps_per_pass = math.ceil(len(fit) / batch_size)
+    steps_per_check = max(1, round(steps_per_pass / rule.checks_per_pass))
+    budget = max(1, math.ceil(rule.max_passes * steps_per_pass))
+
+    def check(learner: Learner, step: int) -> Check:
+        logits = _logits_of(learner.logits, x_all, device)
+        return Check(step, rule.lr_at(max(step - 1, 0), steps_per_check),
+                     metrics.accuracy(logits[measured], y_all[measured]),
+                     agreement(logits[held], reference[held], y_all[held]),
+                     spread(logits[held]) / max(reference_spread, 1e-12))
+
+    def step_on(learner: Learner, batch: torch.Tensor, lr: float) -> float:
+        return learner.step(x_all[batch].to(device), y_all[batch].to(device),
+                            reference[batch].to(device), lr)
+
+    learner = make_learner(model)
+    trajectory = [check(learner, 0)]
+    safe_state = {k: v.detach().clone() for k, v in learner.model.state_dict().items()}
+    outcome, steps = "budget spent", 0
+    if trajectory[0].measure <= target.value:
+        outcome = "target met by the original"
+    else:
+        batches = _batches(fit, batch_size, data.seed)
+        for step in range(budget):
+            loss = step_on(learner, next(batches), rule.lr_at(step, steps_per_check))
+            if not math.isfinite(loss):
+                outcome = "diverged"
+                break
+            if (step + 1) % steps_per_check and step + 1 < budget:
+                continue
+            current = check(learner, step + 1)
+            trajectory.append(current)
+            log.info("%s: step %d, lr %.3g: forget accuracy %.2f %% (target %.2f %%), "
+                     "other-class agreement %.2f, spread %.2f", data.method, current.step,
+                     current.lr, current.measure, target.value, current.agreement,
+                     current.spread)
+            if tripped(current, trajectory[:-1], rule):
+                outcome = "guard tripped"
+                break
+            steps = current.step
+            safe_state = {k: v.detach().clone() for k, v in learner.model.state_dict().items()}
+            if current.measure <= target.value:
+                outcome = "target reached"
+                break
+
+    chosen = {
+        "rule": asdict(rule), "steps": steps, "steps_per_pass": steps_per_pass,
+        "lr_last": rule.lr_at(steps - 1, steps_per_check) if steps else 0.0,
+        "target": target.value, "measure": target.measure,
+        "reached": outcome in ("target reached", "target met by the original"),
+        "outcome": outcome, "guard": rule.guard,
+        "trajectory": [[c.step, c.lr, c.measure, c.agreement, c.spread] for c in trajectory],
+    }
+    model.load_state_dict(original_state)
+    replayed = make_learner(model)
+    replay_diverged = False
+    if steps:
+        batches = _batches(torch.arange(count), batch_size, data.seed)
+        for step in range(steps):
+            if not math.isfinite(step_on(replayed, next(batches),
+                                         rule.lr_at(step, steps_per_check))):
+                replay_diverged = True
+                break
+    final = _logits_of(replayed.logits, x_all, device)
+    final_check = Check(steps, chosen["lr_last"], math.nan, agreement(final, reference, y_all),
+                        spread(final) / max(spread(reference), 1e-12))
+    chosen["agreement_final"], chosen["spread_final"] = final_check.agreement, final_check.spread
+    if replay_diverged or tripped(final_check, [], rule):
+        replayed.model.load_state_dict(safe_state)
+        chosen["returned"] = (f"scan model (the replay "
+                              f"{'diverged' if replay_diverged else 'tripped the guard'})")
+        chosen["flag"] = "diverged" if replay_diverged else "guard"
+    else:
+        chosen["returned"] = "replay on the whole forget set"
+    if outcome in ("guard tripped", "diverged"):
+        chosen["flag"] = "guard" if outcome == "guard tripped" else "diverged"
+    elif not chosen["reached"]:
+        chosen.setdefault("flag", "target not reached")
+    data.extras["chosen"] = chosen
+    log.info("%s: %s after %d steps (%s); returned the %s", data.method, outcome, steps,
+             f"lr {chosen['lr_last']:.3g}" if steps else "no step", chosen["returned"])
+    return replayed.result()
+
