@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearn.errors import UsageError
+from unlearn.errors import UsageError, WriteFailedError
 
 FORMAT = "unlearn-checkpoint-v1"
 BARE_FORMAT = "bare-state-dict"  # meta["format"] for files written by the published code
@@ -76,9 +76,19 @@ def save_checkpoint(
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it 0600; use normal permissions
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as error:
         Path(tmp_name).unlink(missing_ok=True)
+        if _write_failed(error):
+            raise WriteFailedError(f"checkpoint {target} was not written ({_short(error)}); "
+                                   "the file is as it was before") from error
         raise
+
+
+def _write_failed(error: BaseException) -> bool:
+    """A failed write of the file (a full disk, a quota, an I/O error): torch.save reports one
+    as a RuntimeError of its zip writer, the flush, fsync and rename as an OSError."""
+    return isinstance(error, OSError) or (isinstance(error, RuntimeError)
+                                          and "write failed" in str(error))
 
 
 def load_checkpoint(

@@ -16,7 +16,8 @@ from pathlib import Path
 import datasets
 from lipschitz import JitOptions
 from models import MODELS
-from unlearn.errors import TrainingDivergedError, UsageError
+from unlearn import disk
+from unlearn.errors import DivergedError, UsageError, WriteFailedError
 from unlearn.experiment import RunConfig, run
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.pretraining import default_checkpoint
@@ -284,8 +285,9 @@ PRETRAIN_RESUME_HINT = ("the checkpoint holds every finished epoch; run the same
 
 def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGET_RESUME_HINT
             ) -> Callable[[list[str] | None], int]:
-    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a diverged
-    training one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
+    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a failure
+    during the work (a diverged method or training, an output that could not be written, a
+    full disk) one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
     130."""
     def wrapper(argv: list[str] | None = None) -> int:
         try:
@@ -293,8 +295,13 @@ def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGE
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        except TrainingDivergedError as error:
+        except (DivergedError, WriteFailedError) as error:
             print(f"error: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            if not disk.is_full(error):
+                raise
+            print(f"error: {disk.describe(error)}; {resume_hint}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print(f"interrupted: {resume_hint}", file=sys.stderr)

@@ -1,0 +1,124 @@
+"""Nothing used that was not checked, nothing half-written: one test per class of defect a
+hostile user found (issue 22). Each asserts the exit code, the single line a user reads, and
+the files left behind (none torn, none empty, no wrong model in the store). Tiny generated data
+and the compact CNN throughout; disk-full is simulated by failing the writes.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrain_args, rows
+
+import forget_full_class_main
+import pretrain_model
+from models import checkpoint
+from unlearn import disk, report, results
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return make_world(tmp_path_factory.mktemp("hostile"), ("FashionMNIST",))
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
+def full(world, results_path, *extra: str, method: str = "baseline") -> list[str]:
+    return ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-method", method,
+            "-forget_class", "Trouser", "-weight_path", world.weights("FashionMNIST"),
+            "-data_dir", world.data_dir("FashionMNIST"), "-results", str(results_path),
+            *extra]
+
+
+def failed_at_work(outcome, *mentions: str) -> str:
+    """A failure during the work: exit code 1, no traceback, one 'error:' line (the last) naming
+    every one of `mentions` (log lines of the work before it are allowed). Returns it."""
+    assert outcome.code == 1, outcome
+    assert "Traceback" not in outcome.err, outcome.err
+    errors = [line for line in outcome.err_lines if line.startswith("error: ")]
+    assert errors == [outcome.err_lines[-1]], outcome.err_lines
+    for text in mentions:
+        assert text in errors[0], (text, errors[0])
+    return errors[0]
+
+
+# ---------------------------------------------------------------- 6. divergence is a result
+
+
+@pytest.mark.parametrize("method, flags", [
+    ("lipschitz_forgetting", ["-eta", "1e30", "-n_samples", "2", "-b", "1"]),
+    ("scrub", ["-hp", "lr=1e30", "-hp", "epochs=1", "-b", "4"]),
+])
+def test_a_diverging_method_records_a_failed_row(world, tmp_path, capsys, method, flags):
+    store = tmp_path / "r.jsonl"
+    outcome = invoke(forget_full_class_main.main, full(world, store, *flags, method=method),
+                     capsys)
+    line = failed_at_work(outcome)
+    assert "finite" in line
+    (row,) = rows(store)  # the README's way of finding failed runs finds it
+    assert row["status"] == "failed" and row["method"] == method
+    assert "finite" in row["error"]
+    assert store.read_bytes().endswith(b"\n")
+
+
+# ---------------------------------------------------------------- 4. a full disk
+
+
+def full_disk_after(monkeypatch, module, written: int):
+    """From now on, `os.write` in `module` writes `written` bytes of a row, then the disk is
+    full (ENOSPC), as a real full disk fails mid-row."""
+    real = module.os.write
+
+    def write(fd, data):
+        if bytes(data[:2]).lstrip(b"\n").startswith(b"{"):  # a results row; logs pass
+            real(fd, bytes(data[:written]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+    monkeypatch.setattr(module.os, "write", write)
+
+
+def test_a_full_disk_loses_no_row_silently_and_tears_none(world, tmp_path, capsys,
+                                                         monkeypatch):
+    store = tmp_path / "r.jsonl"
+    assert invoke(forget_full_class_main.main, full(world, store), capsys).code == 0
+    before = file_state(store)
+    with monkeypatch.context() as patch:
+        full_disk_after(patch, results, 40)
+        outcome = invoke(forget_full_class_main.main, full(world, store, "-seed", "3"), capsys)
+    failed_at_work(outcome, str(store), "No space left on device", "baseline run",
+                   "seed 3", "is lost")
+    assert file_state(store) == before  # no torn row: the file is as it was
+    assert [row["seed"] for row in rows(store)] == [0]
+
+    # a report: refused before its text is written, no empty .md left behind
+    with monkeypatch.context() as patch:
+        patch.setattr(disk.shutil, "disk_usage", lambda path: disk.shutil._ntuple_diskusage(
+            100 << 20, 100 << 20, 1024))
+        outcome = invoke(report.entry, [str(store), "--out", "report", "--no-plots"], capsys)
+    failed_at_work(outcome, "report file", "disk is full")
+    assert not [p for p in Path("report").rglob("*") if p.is_file()]
+
+    # a checkpoint: too big for the free space, refused before the first epoch (exit 2); one
+    # that fails anyway leaves no file and ends in one line (exit 1)
+    out = tmp_path / "m.pth"
+    with monkeypatch.context() as patch:
+        patch.setattr(disk.shutil, "disk_usage", lambda path: disk.shutil._ntuple_diskusage(
+            100 << 20, 100 << 20, 4096))
+        one_error_line(invoke(pretrain_model.main, pretrain_args(world, "FashionMNIST", "-out",
+                                                                 str(out)), capsys),
+                       "not enough free space for the checkpoint", str(out))
+
+    def no_room(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.os, "replace", no_room)
+        outcome = invoke(pretrain_model.main, pretrain_args(world, "FashionMNIST", "-out",
+                                                            str(out)), capsys)
+    failed_at_work(outcome, f"checkpoint {out} was not written", "No space left on device")
+    assert not out.exists() and not list(tmp_path.glob(".m.pth*"))  # no temporary left either
