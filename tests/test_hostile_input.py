@@ -7,14 +7,17 @@ and the compact CNN throughout; disk-full is simulated by failing the writes.
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 
 import pytest
 from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrain_args, rows
 
+import datasets
 import forget_full_class_main
 import pretrain_model
 from models import checkpoint
+from scripts import sweep_grid, tune
 from unlearn import disk, report, results
 
 
@@ -122,3 +125,97 @@ def test_a_full_disk_loses_no_row_silently_and_tears_none(world, tmp_path, capsy
                                                             str(out)), capsys)
     failed_at_work(outcome, f"checkpoint {out} was not written", "No space left on device")
     assert not out.exists() and not list(tmp_path.glob(".m.pth*"))  # no temporary left either
+
+
+# ---------------------------------------------------------------- 5. settings from files
+
+
+def no_work(monkeypatch):
+    """Make reading data fail the test: the command must stop before it."""
+    def started(*args, **kwargs):
+        raise AssertionError("data was loaded before the bad setting was refused")
+    monkeypatch.setattr(datasets, "load_split", started)
+
+
+def write_tuned(folder: Path, content) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / "full_class_FashionMNIST_CNN.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def test_settings_from_files_are_checked_before_any_data(world, tmp_path, capsys,
+                                                         monkeypatch):
+    no_work(monkeypatch)
+    store = tmp_path / "r.jsonl"
+    jit = full(world, store, method="lipschitz_forgetting")
+    # a main-file table row with a quoted η
+    with monkeypatch.context() as patch:
+        patch.setitem(forget_full_class_main.JIT, "CNN", dict(sigma=0.5, eta="5e-5",
+                                                             n_samples=25))
+        run_line = one_error_line(invoke(forget_full_class_main.main, jit, capsys),
+                                  "forget_full_class_main.py", "eta", "'5e-5'")
+    # tuned tables of the wrong structure, or with a value out of the method's domain
+    tuned = tmp_path / "tuned"
+    good = {"hyperparameters": {"sigma": 0.5, "eta": 1e-4}}
+    for content, mention in (
+            ({"methods": [good]}, '"methods" is an object'),
+            ({"tables": {}}, '"methods" is an object'),
+            ({"methods": {"lipschitz_forgetting": {"values": {}}}}, '"hyperparameters"'),
+            ({"methods": {"lipschitz_forgetting": {"hyperparameters": {"sigma": "big",
+                                                                       "eta": 1e-4}}}},
+             "sigma takes float"),
+            ({"methods": {"lipschitz_forgetting": {"hyperparameters": {"sigma": -0.5,
+                                                                       "eta": 1e-4}}}},
+             "sigma must be positive")):
+        write_tuned(tuned, content)
+        one_error_line(invoke(forget_full_class_main.main, [*jit, "-tuned", str(tuned)],
+                              capsys), str(tuned), mention)
+    assert file_state(store) is None
+
+    # a sweep's dry run refuses the bad row with the sentence the run gave
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    main_file = Path(forget_full_class_main.__file__).read_text()
+    row = '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)'
+    assert row in main_file
+    (copy / "forget_full_class_main.py").write_text(
+        main_file.replace(row, row.replace("5e-5", '"5e-5"')))
+    monkeypatch.setattr(sweep_grid, "ROOT", copy)
+    grid = ["forget_full_class_main.py", "-net", "CNN", "-dataset", "FashionMNIST",
+            "--weights", "w.pth", "--forget-classes", "Trouser",
+            "--methods", "lipschitz_forgetting", "--", "cpu", "1"]
+    outcome = invoke(lambda argv: sweep_grid.main(argv, {"DRY_RUN": "1"}), grid, capsys)
+    assert one_error_line(outcome) == run_line and outcome.out == ""
+
+
+# ---------------------------------------------------------------- 7. no-op values
+
+
+@pytest.mark.parametrize("method", ["finetune", "blindspot"])
+def test_zero_epochs_are_refused(world, tmp_path, capsys, monkeypatch, method):
+    no_work(monkeypatch)
+    store = tmp_path / "r.jsonl"
+    outcome = invoke(forget_full_class_main.main,
+                     full(world, store, "-hp", "epochs=0", method=method), capsys)
+    one_error_line(outcome, method, "epochs must be at least 1, got 0")
+    assert file_state(store) is None
+
+
+# ---------------------------------------------------------------- 8. search spaces
+
+
+def test_a_search_space_outside_the_domain_is_refused_before_the_first_trial(
+        world, tmp_path, capsys, monkeypatch):
+    no_work(monkeypatch)
+    database = tmp_path / "tuning.db"
+    argv = ["--task", "full_class", "--dataset", "FashionMNIST", "--net", "CNN",
+            "--method", "lipschitz_forgetting", "--trials", "2",
+            "--storage", f"sqlite:///{database}", "--weights", world.weights("FashionMNIST"),
+            "--retrained", world.weights("FashionMNIST"), "--tune-class", "Trouser",
+            "--data-dir", world.data_dir("FashionMNIST"), "--tuned-dir", str(tmp_path / "t"),
+            "--plot-dir", str(tmp_path / "plots"), "--space-only",
+            "--space", "sigma=float:-1:2"]
+    one_error_line(invoke(tune.main, argv, capsys), "search space of lipschitz_forgetting",
+                   "sigma must be positive, got -1")
+    assert not database.exists() and not (tmp_path / "t").exists()

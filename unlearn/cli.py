@@ -158,12 +158,13 @@ FLAG_HYPERPARAMETERS = [
 ]
 
 
-def method_hyperparameters(task: str, args, tables: dict) -> dict:
+def method_hyperparameters(task: str, args, tables: dict, tuned: dict | None = None) -> dict:
     """Every keyword hyperparameter of the chosen method, resolved for this run.
 
     From the method's declaration (unlearn/methods/<method>.py), then `tables` (the tables at the
     top of each main file, where users edit them: {method: {network: values}}), then the older
-    flags, then `-hp NAME=VALUE`; see unlearn/methods/hyperparameters.py.
+    flags, then `tuned` (a tuned table's values, -tuned), then `-hp NAME=VALUE`; see
+    unlearn/methods/hyperparameters.py. Every value is checked here, before any data is loaded.
     """
     method = METHODS[args.method]
     if method.name == "jit_zero_shot":
@@ -178,6 +179,7 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
         value = value_of(getattr(args, flag_name))
         if method.name in methods and value is not None:
             overrides[name] = value
+    overrides.update(tuned or {})
     overrides.update(hyperparameters.parse_overrides(method, args.hp))
     chosen = hyperparameters.resolve(method, task, args.net, args.dataset,
                                      batch_size=args.b,
@@ -218,14 +220,16 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     if args.retrain_epochs is not None and args.retrain_epochs < 0:  # 0: the recipe's epochs
         raise UsageError(f"-retrain_epochs must be at least 0, got {args.retrain_epochs}")
     project, name = wandb_names(args)
-    chosen = method_hyperparameters(task, args, tables)
-    tuned_from = None
+    tuned, tuned_from = {}, None
     if args.tuned is not None:
         tuned, tuned_from = tuned_table.lookup(task, args.dataset, args.net, args.method,
                                                args.tuned)
         check_values(args.method, tuned)
-        # the tuned table replaces the defaults; -hp still wins over it
-        chosen.update(tuned, **hyperparameters.parse_overrides(METHODS[args.method], args.hp))
+        where = f"tuned table {tuned_table.table_path(task, args.dataset, args.net, args.tuned)}"
+        for key, value in tuned.items():
+            hyperparameters.check_value(METHODS[args.method], key, value, where=where)
+    # the tuned table replaces the defaults; -hp still wins over it
+    chosen = method_hyperparameters(task, args, tables, tuned)
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,
