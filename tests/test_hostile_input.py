@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrain_args, rows
 
 import datasets
@@ -219,3 +220,37 @@ def test_a_search_space_outside_the_domain_is_refused_before_the_first_trial(
     one_error_line(invoke(tune.main, argv, capsys), "search space of lipschitz_forgetting",
                    "sigma must be positive, got -1")
     assert not database.exists() and not (tmp_path / "t").exists()
+
+
+# ---------------------------------------------------------------- 1. stored content verified
+
+
+def test_a_stored_model_whose_weights_changed_is_refused(world, tmp_path, capsys):
+    argv = pretrain_args(world, "FashionMNIST", "-store", "store", "-train_subset", "20")
+    assert invoke(pretrain_model.main, argv, capsys).code == 0
+    (stored,) = Path("store").rglob("*.pth")
+    # other weights in a valid file that still records its recipe (and its digest)
+    content = torch.load(stored, weights_only=True)
+    first = next(iter(content["state_dict"]))
+    content["state_dict"][first] = content["state_dict"][first] + 1
+    torch.save(content, stored)
+    altered = stored.read_bytes()
+    one_error_line(invoke(pretrain_model.main, argv, capsys), str(stored),
+                   "was changed after it was written", "train it again")
+    store = tmp_path / "r.jsonl"
+    run = full(world, store)
+    run[run.index("-weight_path") + 1] = str(stored)
+    one_error_line(invoke(forget_full_class_main.main, run, capsys), str(stored),
+                   "was changed after it was written")
+    assert file_state(store) is None  # no row from the altered weights
+    assert stored.read_bytes() == altered and [p.name for p in stored.parent.iterdir()] == [
+        stored.name]  # nothing else written beside it
+
+
+def test_a_checkpoint_written_before_digests_still_loads(world, tmp_path):
+    legacy = tmp_path / "legacy.pth"
+    content = torch.load(world.weights("FashionMNIST"), weights_only=True)
+    del content["weights_sha256"]
+    torch.save(content, legacy)
+    state, meta = checkpoint.load_checkpoint(legacy)
+    assert meta["arch"] == "CNN" and set(state) == set(content["state_dict"])
