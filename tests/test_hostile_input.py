@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
+import os
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,10 @@ from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrai
 import datasets
 import forget_full_class_main
 import pretrain_model
-from models import checkpoint
+from models import build_model, checkpoint
 from scripts import sweep_grid, tune
-from unlearn import disk, report, results
+from unlearn import disk, model_store, report, results
+from unlearn.model_store import ModelStore, TrainingRecipe
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +258,61 @@ def test_a_checkpoint_written_before_digests_still_loads(world, tmp_path):
     torch.save(content, legacy)
     state, meta = checkpoint.load_checkpoint(legacy)
     assert meta["arch"] == "CNN" and set(state) == set(content["state_dict"])
+
+
+# ---------------------------------------------------------------- 2. partial files
+
+
+def test_a_partial_training_of_another_recipe_is_moved_aside_not_resumed(world, capsys):
+    argv = pretrain_args(world, "FashionMNIST", "-store", "store", "-train_subset", "20",
+                         "-seed", "3")
+    assert invoke(pretrain_model.main, argv, capsys).code == 0
+    (trained,) = Path("store").rglob("*.pth")
+    recorded = checkpoint.load_checkpoint(trained)[1]["recipe"]
+    # a finished training of seed 3 left as the partial file of seed 4's key
+    other = TrainingRecipe(**{**recorded, "seed": 4})
+    partial = ModelStore("store").path_for(other).with_suffix(".partial.pth")
+    trained.rename(partial)
+    argv[argv.index("-seed") + 1] = "4"
+    outcome = invoke(pretrain_model.main, argv, capsys)
+    assert outcome.code == 0, outcome.err
+    warnings = [line for line in outcome.err_lines if "moved aside" in line]
+    assert len(warnings) == 1 and "differs in seed" in warnings[0], outcome.err_lines
+    stored = ModelStore("store").find(other)  # the seed-4 model, trained from the start
+    assert checkpoint.load_checkpoint(stored)[1]["recipe"] == asdict(other)
+    assert [p.name for p in Path("store").rglob("*.pth")] == [stored.name]
+    (aside,) = Path("store").rglob("*.foreign-*")
+    assert checkpoint.load_checkpoint(aside)[1]["recipe"] == recorded  # kept, never resumed
+
+
+# ---------------------------------------------------------------- 3. locks
+
+
+def test_an_unreadable_lock_is_explained_once_a_minute_then_taken_over(tmp_path, monkeypatch,
+                                                                      caplog):
+    monkeypatch.setattr(model_store, "STALE_AFTER_S", 0.6)
+    monkeypatch.setattr(model_store, "POLL_S", 0.05)
+    recipe = TrainingRecipe(net="CNN", dataset="FashionMNIST", num_classes=10, seed=0,
+                            epochs=1, batch_size=32, warm=0)
+    store = ModelStore(tmp_path / "store")
+    lock = store.path_for(recipe).with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text("garbage \x00 not an owner")
+    owners = []
+
+    def train(partial: Path) -> None:
+        owners.append(json.loads(lock.read_text()))
+        checkpoint.save_checkpoint(partial, build_model("CNN", 10), {
+            "arch": "CNN", "num_classes": 10, "dataset": "FashionMNIST",
+            "recipe": asdict(recipe)})
+    with caplog.at_level(logging.INFO, logger="unlearn.model_store"):
+        path = store.ensure(recipe, train)
+    waits = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    assert len(waits) == 1, waits  # once a minute, not at every poll
+    assert "names no holder" in waits[0] and f"rm {lock}" in waits[0]
+    assert "taken over 1 s after" in waits[0]
+    assert any("taking over" in r.getMessage() for r in caplog.records)
+    (owner,) = owners  # the new holder's lock says who, since when, last heartbeat
+    assert owner["pid"] == os.getpid() and set(owner) == {"host", "pid", "started",
+                                                          "heartbeat"}
+    assert path.is_file() and not lock.exists()
