@@ -39,7 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from unlearn.devices import use_channels_last_on_cpu
-from unlearn.errors import UsageError
+from unlearn.errors import DivergedError, UsageError
 
 CLAMPS = ("data_range", "batch", "none")
 REDUCTIONS = ("sum", "mean")
@@ -249,7 +249,7 @@ def lipschitz_forgetting(
     valid_range: per-channel (lo, hi) [3] of normalised pixels, needed by clamp "data_range".
     The model is left in the mode JiT ran in (eval by default); evaluation follows.
     Returns {"n_steps", "n_images", "loss_mean", "loss_first", "loss_last"} (loss per batch).
-    Raises UsageError, before any step corrupts the weights, when a loss or gradient is not
+    Raises DivergedError, before any step corrupts the weights, when a loss or gradient is not
     finite (deviation D4, docs/deviations.md).
     """
     options.validate()
@@ -280,14 +280,14 @@ def lipschitz_forgetting(
             model, x, chunks, reduction=options.reduction, autocast_bf16=options.autocast_bf16
         )
         value = loss.item()
-        if not math.isfinite(value):
-            raise UsageError(
+        if not math.isfinite(value):  # a result (a failed row), not bad input
+            raise DivergedError(
                 f"JiT: the loss became non-finite at batch {k} ({value}); "
                 "lower eta or check the model and inputs."
             )
         loss.backward()
         if not _grads_finite(params):
-            raise UsageError(
+            raise DivergedError(
                 f"JiT: the gradient became non-finite at batch {k}; lower eta or check the model."
             )
         optimizer.step()

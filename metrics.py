@@ -26,7 +26,7 @@ from unlearn import tasks
 from unlearn.attacks.population import attack_power, matched_nonmembers, population_attacks
 from unlearn.attacks.roc import DEFAULT_FPRS, check_fprs
 from unlearn.devices import use_channels_last_on_cpu
-from unlearn.errors import UsageError
+from unlearn.errors import DivergedError, UsageError
 
 # This tool's key -> the name the published code logs. Both forget accuracies are its "Df":
 # full/sub-class log the forget *test* accuracy, the random task the forget *train* accuracy.
@@ -166,7 +166,7 @@ def attack_samples(task: str, forget_labels: torch.Tensor, test_labels: torch.Te
     return torch.arange(len(forget_labels)), torch.nonzero(forget).view(-1)
 
 
-class DivergedModelError(RuntimeError):
+class DivergedModelError(DivergedError):
     """The model to be scored produces NaN or infinite logits."""
 
 

@@ -17,6 +17,12 @@ Path, a ViTConfig or a numpy number does not (convert with `dataclasses.asdict`,
 
 The published code saves a bare `model.state_dict()`; such files load too,
 with meta `{"format": "bare-state-dict"}` and only a check of the final layer's width.
+
+Content check: the file also holds "weights_sha256", a digest of the weights computed when it
+was written, and every load recomputes it, so a file whose weights were changed afterwards (a
+flipped byte still makes a readable archive) is refused instead of used. The cost is one
+SHA-256 pass over the weights per load (bench/bench_checkpoint_digest.py). Files written before
+the digest existed (and bare state dicts) have none: they load as before, unverified.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearn.errors import UsageError
+from unlearn.errors import UsageError, WriteFailedError
 
 FORMAT = "unlearn-checkpoint-v1"
 BARE_FORMAT = "bare-state-dict"  # meta["format"] for files written by the published code
@@ -60,9 +66,11 @@ def save_checkpoint(
         raise ValueError(f"checkpoint meta lacks {', '.join(missing)}")
     _check_plain(dict(meta), "meta")
     _check_plain(dict(extra or {}), "extra")
+    state_dict = {name: value.detach().cpu() for name, value in model.state_dict().items()}
     payload = {
         "format": FORMAT,
-        "state_dict": {name: value.detach().cpu() for name, value in model.state_dict().items()},
+        "state_dict": state_dict,
+        "weights_sha256": weights_digest(state_dict),
         "meta": dict(meta),
         "extra": dict(extra or {}),
     }
@@ -76,9 +84,19 @@ def save_checkpoint(
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it 0600; use normal permissions
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as error:
         Path(tmp_name).unlink(missing_ok=True)
+        if _write_failed(error):
+            raise WriteFailedError(f"checkpoint {target} was not written ({_short(error)}); "
+                                   "the file is as it was before") from error
         raise
+
+
+def _write_failed(error: BaseException) -> bool:
+    """A failed write of the file (a full disk, a quota, an I/O error): torch.save reports one
+    as a RuntimeError of its zip writer, the flush, fsync and rename as an OSError."""
+    return isinstance(error, OSError) or (isinstance(error, RuntimeError)
+                                          and "write failed" in str(error))
 
 
 def load_checkpoint(
@@ -88,12 +106,14 @@ def load_checkpoint(
     num_classes: int | None = None,
     dataset: str | None = None,
     with_extra: bool = False,
+    verify: bool = True,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | tuple[dict, dict, dict]:
     """Read a checkpoint onto the CPU and check it against what the command asks for.
 
     Returns (state_dict, meta), or (state_dict, meta, extra) with `with_extra`. Raises
-    UsageError when the file is missing or unreadable, or when its recorded arch / num_classes /
-    dataset differ from the given ones (None = no check).
+    UsageError when the file is missing or unreadable, when its weights do not match the
+    digest recorded with them (`verify`; off only to measure what the check costs), or when
+    its recorded arch / num_classes / dataset differ from the given ones (None = no check).
     """
     source = Path(path)
     if not source.is_file():
@@ -117,6 +137,8 @@ def load_checkpoint(
                 f"checkpoint {path} is not a readable PyTorch checkpoint "
                 "(state_dict or meta missing)"
             )
+        if verify:
+            _check_digest(path, state_dict, content.get("weights_sha256"))
         _check_meta(path, meta, arch=arch, num_classes=num_classes, dataset=dataset)
         extra = content.get("extra") or {}
         return (state_dict, meta, extra) if with_extra else (state_dict, meta)
@@ -171,6 +193,30 @@ def file_sha256(path: PathArg) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of the weights: every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _check_digest(path: PathArg, state_dict: dict, recorded: str | None) -> None:
+    """UsageError when the weights are not those written; no digest recorded (a file from
+    before digests existed) passes unverified."""
+    if recorded is None:
+        return
+    if weights_digest(state_dict) != recorded:
+        raise UsageError(
+            f"checkpoint {path} was changed after it was written (its weights do not match the "
+            "digest recorded with them); delete it and train it again with the command that "
+            "wrote it (for a model store's file, the same pretrain_model.py -store or "
+            "scripts/pool.py command retrains it)"
+        )
 
 
 def _check_meta(path: PathArg, meta: dict[str, Any], **asked: Any) -> None:

@@ -6,12 +6,7 @@
 
 import sys
 
-from unlearn.errors import UsageError
-from unlearn.report import main
+from unlearn.report import entry
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(entry())

@@ -51,7 +51,8 @@ from pathlib import Path
 
 from unlearn import recipes, sweep, tasks
 from unlearn.errors import UsageError
-from unlearn.methods.registration import methods_for
+from unlearn.methods import hyperparameters
+from unlearn.methods.registration import declared, methods_for
 
 ROOT = Path(__file__).resolve().parent.parent  # the entry points and their tables
 JIT = "lipschitz_forgetting"
@@ -201,7 +202,14 @@ def jit_table(main_file: Path) -> dict:
 def jit_flags(grid: Grid, env: Mapping[str, str]) -> list[str]:
     """-sigma -eta -n_samples: the environment's, else the net's row of the task's JIT table."""
     main_file = ROOT / tasks.ENTRY_POINTS[grid.task]
-    row = jit_table(main_file).get(grid.net, {})
+    table = jit_table(main_file)
+    for method in {JIT, JIT_ZERO_SHOT} & set(grid.methods):
+        # the runs would refuse a bad row, each with this sentence: refuse it once, before the
+        # first job (and in a dry run)
+        declaration = declared()[method]
+        hyperparameters.table_row(declaration, grid.task, grid.net,
+                                  hyperparameters.table_for(declaration, {JIT: table}))
+    row = table.get(grid.net, {})
     flags = []
     for flag, key, name in (("-sigma", "sigma", "JIT_SIGMA"), ("-eta", "eta", "JIT_ETA"),
                             ("-n_samples", "n_samples", "JIT_N")):

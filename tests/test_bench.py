@@ -251,3 +251,12 @@ def test_gpu_check_dry_runs_every_benchmark(tmp_path):
     assert tool["MIA"] == lit["MIA"]  # same JiT arithmetic, same entropies
     memory = json.loads((tmp_path / "out" / "memory.json").read_text())
     assert len(memory["literal_points"]) == 2
+
+
+def test_bench_checkpoint_digest_runs(tmp_path):
+    from bench import bench_checkpoint_digest
+
+    out = tmp_path / "digest.json"
+    assert bench_checkpoint_digest.main(["--quick", "--json", str(out)]) == 0
+    measured = json.loads(out.read_text())
+    assert measured["net"] == "CNN" and len(measured["times"]["without"]) == 3

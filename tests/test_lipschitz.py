@@ -15,7 +15,7 @@ from lipschitz import (
     reference_options,
     repetitions_per_forward,
 )
-from unlearn.errors import UsageError
+from unlearn.errors import DivergedError, UsageError
 
 SHAPE = (3, 4, 4)  # tiny images [C, H, W]
 LO = torch.tensor([-1.0, -0.8, -1.2], dtype=torch.float64)  # per-channel valid range
@@ -254,7 +254,7 @@ def test_non_finite_loss_raises_before_the_step():
     model = tiny()
     model.head.register_forward_hook(lambda module, inputs, out: out * float("nan"))
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(UsageError, match="non-finite at batch 0"):
+    with pytest.raises(DivergedError, match="non-finite at batch 0"):
         lipschitz_forgetting(model, [(batch(), 0)], "cpu", reference_options(0.5, 0.1, 2))
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), before))
 

@@ -20,7 +20,7 @@ from models.checkpoint import (
     save_checkpoint,
 )
 from models.vit import WEIGHTS_ENV, tiny_vit_config
-from unlearn.errors import UsageError
+from unlearn.errors import UsageError, WriteFailedError
 
 ROOT = Path(__file__).resolve().parent.parent
 META = {"arch": "CNN", "num_classes": 10, "dataset": "FashionMNIST"}
@@ -199,7 +199,7 @@ def test_atomic_write_leaves_only_the_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteFailedError, match=r"b.pth was not written \(OSError: disk full\)"):
         save_checkpoint(tmp_path / "b.pth", _cnn(0), META)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pth"]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import datasets
 from lipschitz import JitOptions
 from models import MODELS
-from unlearn.errors import TrainingDivergedError, UsageError
+from unlearn import disk
+from unlearn.errors import DivergedError, UsageError, WriteFailedError
 from unlearn.experiment import RunConfig, run
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.pretraining import default_checkpoint
@@ -157,12 +158,13 @@ FLAG_HYPERPARAMETERS = [
 ]
 
 
-def method_hyperparameters(task: str, args, tables: dict) -> dict:
+def method_hyperparameters(task: str, args, tables: dict, tuned: dict | None = None) -> dict:
     """Every keyword hyperparameter of the chosen method, resolved for this run.
 
     From the method's declaration (unlearn/methods/<method>.py), then `tables` (the tables at the
     top of each main file, where users edit them: {method: {network: values}}), then the older
-    flags, then `-hp NAME=VALUE`; see unlearn/methods/hyperparameters.py.
+    flags, then `tuned` (a tuned table's values, -tuned), then `-hp NAME=VALUE`; see
+    unlearn/methods/hyperparameters.py. Every value is checked here, before any data is loaded.
     """
     method = METHODS[args.method]
     if method.name in ("jit_zero_shot", "jit_anchored"):
@@ -177,6 +179,7 @@ def method_hyperparameters(task: str, args, tables: dict) -> dict:
         value = value_of(getattr(args, flag_name))
         if method.name in methods and value is not None:
             overrides[name] = value
+    overrides.update(tuned or {})
     overrides.update(hyperparameters.parse_overrides(method, args.hp))
     chosen = hyperparameters.resolve(method, task, args.net, args.dataset,
                                      batch_size=args.b,
@@ -217,14 +220,16 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     if args.retrain_epochs is not None and args.retrain_epochs < 0:  # 0: the recipe's epochs
         raise UsageError(f"-retrain_epochs must be at least 0, got {args.retrain_epochs}")
     project, name = wandb_names(args)
-    chosen = method_hyperparameters(task, args, tables)
-    tuned_from = None
+    tuned, tuned_from = {}, None
     if args.tuned is not None:
         tuned, tuned_from = tuned_table.lookup(task, args.dataset, args.net, args.method,
                                                args.tuned)
         check_values(args.method, tuned)
-        # the tuned table replaces the defaults; -hp still wins over it
-        chosen.update(tuned, **hyperparameters.parse_overrides(METHODS[args.method], args.hp))
+        where = f"tuned table {tuned_table.table_path(task, args.dataset, args.net, args.tuned)}"
+        for key, value in tuned.items():
+            hyperparameters.check_value(METHODS[args.method], key, value, where=where)
+    # the tuned table replaces the defaults; -hp still wins over it
+    chosen = method_hyperparameters(task, args, tables, tuned)
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,
@@ -284,8 +289,9 @@ PRETRAIN_RESUME_HINT = ("the checkpoint holds every finished epoch; run the same
 
 def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGET_RESUME_HINT
             ) -> Callable[[list[str] | None], int]:
-    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a diverged
-    training one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
+    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a failure
+    during the work (a diverged method or training, an output that could not be written, a
+    full disk) one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
     130."""
     def wrapper(argv: list[str] | None = None) -> int:
         try:
@@ -293,8 +299,13 @@ def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGE
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        except TrainingDivergedError as error:
+        except (DivergedError, WriteFailedError) as error:
             print(f"error: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            if not disk.is_full(error):
+                raise
+            print(f"error: {disk.describe(error)}; {resume_hint}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print(f"interrupted: {resume_hint}", file=sys.stderr)

@@ -33,7 +33,7 @@ from unlearn import (
     tasks,
 )
 from unlearn.devices import resolve_device, synchronize
-from unlearn.errors import UsageError
+from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods import MethodData, get_method
 from unlearn.versioning import code_version
 
@@ -150,7 +150,7 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     except UsageError:
         raise
     except Exception as error:
-        results.append_row(config.results_path, failed_row(config, key, error))
+        record_failure(config, key, error)
         raise
     finally:  # after the row is appended, so a waiting sweep then finds it recorded
         claims.release(claim)
@@ -431,6 +431,19 @@ def failed_row(config: RunConfig, key: str, error: BaseException) -> dict:
         "config": asdict(config), "config_key": key, "code_version": code_version(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def record_failure(config: RunConfig, key: str, error: BaseException) -> None:
+    """Append the failed row of a run that started; when even that row cannot be written (a
+    full disk), a WriteFailedError that names the run that was lost."""
+    try:
+        results.append_row(config.results_path, failed_row(config, key, error))
+    except WriteFailedError as lost:
+        forget = config.forget_class or config.forget_count or config.forget_perc
+        why = "" if isinstance(error, WriteFailedError) else f" (it had failed: {error})"
+        raise WriteFailedError(f"{lost}: the {config.method} run on {forget}, seed "
+                               f"{config.seed} (config {key}) is lost{why}; run it again once "
+                               "there is space") from error
 
 
 def config_key(config: RunConfig, checkpoint_sha256: str) -> str:

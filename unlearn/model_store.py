@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -39,6 +40,7 @@ TRAINING_CODE = 1
 HEARTBEAT_S = 20.0  # a lock holder touches its lock this often
 STALE_AFTER_S = 300.0  # a lock untouched this long belongs to a holder that stopped
 POLL_S = 2.0  # how often a waiting writer looks again
+WAIT_REPORT_S = 60.0  # how often a waiting writer says who holds the lock
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class ModelStore:
         place once `train` returns. Concurrent callers for one recipe: one trains, the others
         wait for the file.
         """
+        reported = -math.inf
         while True:
             found = self.find(recipe)
             if found is not None:
@@ -136,13 +139,16 @@ class ModelStore:
                     return self._train(recipe, train, lock)
                 finally:
                     lock.release()
-            log.info("model store: %s is being trained by %s; waiting", recipe.describe(),
-                     lock.holder())
+            if time.monotonic() - reported >= WAIT_REPORT_S:
+                log.info("model store: %s is being trained elsewhere; waiting. %s",
+                         recipe.describe(), lock.describe_holder())
+                reported = time.monotonic()
             time.sleep(POLL_S)
 
     def _train(self, recipe: TrainingRecipe, train: Callable[[Path], None], lock) -> Path:
         final = self.path_for(recipe)
         partial = final.with_suffix(".partial.pth")
+        _set_aside_if_foreign(partial, recipe)
         log.info("model store miss: training %s -> %s", recipe.describe(), final)
         with lock.heartbeat():
             train(partial)
@@ -160,6 +166,25 @@ def read_recipe(path: Path) -> dict | None:
     return meta.get("recipe")
 
 
+def _set_aside_if_foreign(partial: Path, recipe: TrainingRecipe) -> None:
+    """A partial training is resumed only by its own recipe. One that records another (left
+    under this key by hand or by a bug) or none, or that cannot be read, would be finished
+    into the store under the wrong key: it is moved aside, with a warning, and never resumed."""
+    if not partial.exists():
+        return
+    try:
+        recorded = read_recipe(partial)
+        why = f"another recipe (differs in {', '.join(_differences(recorded, asdict(recipe)))})"
+    except UsageError as error:
+        recorded, why = None, f"an unreadable training ({error})"
+    if recorded == asdict(recipe):
+        return
+    aside = partial.with_name(f"{partial.name}.foreign-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(partial, aside)
+    log.warning("model store: %s held %s; moved aside to %s, and %s is trained from the "
+                "start", partial, why, aside, recipe.describe())
+
+
 def _differences(recorded: dict | None, expected: dict) -> list[str]:
     if not isinstance(recorded, dict):
         return ["everything (no recipe recorded)"]
@@ -167,13 +192,15 @@ def _differences(recorded: dict | None, expected: dict) -> list[str]:
 
 
 class _Lock:
-    """An exclusive lock file (O_EXCL create works on local and NFS v3+ filesystems) naming its
-    holder, kept fresh by a heartbeat. A lock not touched for STALE_AFTER_S, or whose holder
-    process on this machine is gone, is taken over."""
+    """An exclusive lock file (O_EXCL create works on local and NFS v3+ filesystems) holding its
+    owner as JSON (host, pid, start, last heartbeat), kept fresh by a heartbeat. A lock not
+    touched for STALE_AFTER_S (whatever it holds, so one that cannot be read too), or whose
+    holder process on this machine is gone, is taken over."""
 
     def __init__(self, path: Path):
         self.path = path
         self._stop = threading.Event()
+        self._owner: dict = {}
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,20 +209,42 @@ class _Lock:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
+        now = time.time()
+        self._owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": now,
+                       "heartbeat": now}
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"{socket.gethostname()} pid {os.getpid()} since "
-                         f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+            handle.write(json.dumps(self._owner) + "\n")
         return True
 
     def release(self) -> None:
         self._stop.set()
         self.path.unlink(missing_ok=True)
 
-    def holder(self) -> str:
+    def owner(self) -> dict | None:
+        """The holder the lock names; None when it names none that can be read."""
         try:
-            return self.path.read_text().strip()
-        except OSError:
-            return "another process"
+            owner = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        fields = ("host", "pid", "started", "heartbeat")
+        return owner if isinstance(owner, dict) and all(k in owner for k in fields) else None
+
+    def describe_holder(self) -> str:
+        """Who holds the lock, since when, and how to clear it: what a waiter is told."""
+        clear = f"if no such training runs, clear it with: rm {self.path}"
+        if self.owner() is None:
+            return (f"Its lock {self.path} names no holder that can be read; it is taken over "
+                    f"{STALE_AFTER_S:.0f} s after it was last touched, or {clear}")
+        return (f"Holder: {self.holder()}; the lock is taken over {STALE_AFTER_S:.0f} s after "
+                f"the last heartbeat, or {clear}")
+
+    def holder(self) -> str:
+        """'host pid N, since ..., last heartbeat ...', or that the lock names none."""
+        owner = self.owner()
+        if owner is None:
+            return "none that can be read"
+        return (f"{owner['host']} pid {owner['pid']}, since {_clock(owner['started'])}, "
+                f"last heartbeat {_clock(owner['heartbeat'])}")
 
     @contextlib.contextmanager
     def heartbeat(self):
@@ -210,9 +259,15 @@ class _Lock:
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
+            if self.owner() != self._owner:
+                return  # taken over (this holder was thought stopped): never write over it
+            self._owner = {**self._owner, "heartbeat": time.time()}
+            fresh = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             try:
-                os.utime(self.path)
+                fresh.write_text(json.dumps(self._owner) + "\n")
+                os.replace(fresh, self.path)  # whole: a reader never sees half an owner
             except OSError:
+                fresh.unlink(missing_ok=True)
                 return
 
     def _expire_if_stale(self) -> None:
@@ -221,20 +276,28 @@ class _Lock:
         except FileNotFoundError:
             return
         if age > STALE_AFTER_S or self._holder_died_here():
-            log.warning("model store: taking over %s (its holder, %s, stopped; untouched for "
-                        "%.0f s)", self.path, self.holder(), age)
+            log.warning("model store: taking over %s (untouched for %.0f s, or its holder's "
+                        "process is gone; holder: %s)", self.path, age, self.holder())
             self.path.unlink(missing_ok=True)
 
     def _holder_died_here(self) -> bool:
         """The holder ran on this machine and its process is gone (killed, not interrupted:
         an interrupted training releases its lock)."""
-        parts = self.holder().split()
-        if len(parts) < 3 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+        owner = self.owner()
+        if owner is None or owner["host"] != socket.gethostname():
             return False
         try:
-            os.kill(int(parts[2]), 0)
+            os.kill(int(owner["pid"]), 0)
         except ProcessLookupError:
             return True
-        except PermissionError:
+        except (PermissionError, ValueError, TypeError, OverflowError):
             return False
         return False
+
+
+def _clock(stamp) -> str:
+    """A lock's time as local date and time (a holder's clock; shown, never compared)."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(stamp)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return repr(stamp)

@@ -22,7 +22,7 @@ import datasets
 import metrics
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import distributed, preflight, recipes, tasks
+from unlearn import disk, distributed, preflight, recipes, tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
 from unlearn.experiment import seed_everything
@@ -299,6 +299,8 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
 
     model = build_model(config.net, config.num_classes, **(config.model_options or {}))
     model.to(device)
+    if world.is_main:  # each epoch rewrites the checkpoint: refuse now what would not fit
+        disk.check_free_space(out, checkpoint_bytes(model), "checkpoint")
     loader = datasets.BatchLoader(train_set, indices, config.batch_size, spec=spec,
                                   image_size=model.input_size, shuffle=True,
                                   augment=config.augment, seed=config.seed,
@@ -331,6 +333,12 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
             distributed.barrier()  # rank 0's checkpoint is complete before anyone reads it
     final = summary["history"][-1] if summary["history"] else {}
     return {"checkpoint": str(out), "acc_test": final.get("acc_test"), "epochs": epochs}
+
+
+def checkpoint_bytes(model: torch.nn.Module) -> int:
+    """About the size of a training checkpoint: the weights and SGD's momentum buffer, one
+    per weight."""
+    return 2 * sum(t.numel() * t.element_size() for t in model.state_dict().values())
 
 
 def evaluation_interval(epochs: int) -> int:

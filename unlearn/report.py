@@ -33,6 +33,7 @@ from pathlib import Path
 
 from unlearn import (
     attack_table,
+    disk,
     preflight,
     results,
     stable_keys,
@@ -41,7 +42,7 @@ from unlearn import (
     study_report,
     tasks,
 )
-from unlearn.errors import UsageError
+from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods.registration import method_groups, method_order
 
 # Table order: references first, JiT last (as in the paper's tables), as each method's
@@ -548,7 +549,7 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
         written = {".md": markdown + "\n", ".csv": group_csv(group), ".tex": group_latex(group)}
         for suffix, text in written.items():
             path = out_dir / f"{group.stem}{suffix}"
-            path.write_text(text, encoding="utf-8")
+            disk.write_text(path, text, "report file")
             files.append(path)
         if plots:
             files.append(plot_bars(group, out_dir / f"{group.stem}_bars.png"))
@@ -558,7 +559,7 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
             for suffix, text in {"_attacks.md": attacks,
                                  "_attacks.csv": attack_table.csv_text(group.rows)}.items():
                 path = out_dir / f"{group.stem}{suffix}"
-                path.write_text(text, encoding="utf-8")
+                disk.write_text(path, text, "report file")
                 files.append(path)
             markdown = f"{markdown}\n\n{attacks.rstrip()}"
         if group.study is not None:
@@ -566,7 +567,7 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
             written = {"_study.md": study_text, **study_report.csv_files(group.study)}
             for suffix, text in written.items():
                 path = out_dir / f"{group.stem}{suffix}"
-                path.write_text(text, encoding="utf-8")
+                disk.write_text(path, text, "report file")
                 files.append(path)
             if plots:
                 files.append(study_report.plot_floor(group.study, group.title,
@@ -588,7 +589,7 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
                         + "\n".join(f"- {line}" for line in failure_lines(failed)))
     text = "\n\n".join(sections) + "\n"
     summary = out_dir / "report.md"
-    summary.write_text(text, encoding="utf-8")
+    disk.write_text(summary, text, "report file")
     return text, [summary, *files]
 
 
@@ -627,9 +628,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def entry(argv: list[str] | None = None) -> int:
+    """`main` as a command: bad input one line and exit code 2, like the entry points; an
+    output that could not be written (a full disk) one line and exit code 1."""
     try:
-        sys.exit(main())
-    except UsageError as error:  # bad input: one line and exit code 2, like the entry points
+        return main(argv)
+    except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    except WriteFailedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(entry())

@@ -16,6 +16,9 @@ import os
 import warnings
 from pathlib import Path
 
+from unlearn import disk
+from unlearn.errors import WriteFailedError
+
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +53,7 @@ def append_row(path: str | Path, row: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode("utf-8")
-    with open(path, "a+b") as handle:
+    with open(path, "a+b", buffering=0) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             torn = _torn_tail(handle)
@@ -61,11 +64,24 @@ def append_row(path: str | Path, row: dict) -> None:
                             "line", path, len(torn), text[:TORN_TAIL_SHOWN],
                             "..." if len(text) > TORN_TAIL_SHOWN else "")
                 line = b"\n" + line
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+            _write_whole(handle, line, path)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_whole(handle, line: bytes, path: Path) -> None:
+    """Append `line` or nothing: a write that fails part-way (a full disk) is cut off again, so
+    the file never keeps a torn row of this writer's; WriteFailedError says so."""
+    size = handle.seek(0, os.SEEK_END)
+    rest = memoryview(line)
+    try:
+        while rest:  # unbuffered: a short write is followed up, a failed one is seen here
+            rest = rest[os.write(handle.fileno(), rest):]
+        os.fsync(handle.fileno())
+    except OSError as error:
+        os.ftruncate(handle.fileno(), size)
+        raise WriteFailedError(f"the results file {path} could not take the row "
+                               f"({disk.describe(error)}); the file is as it was") from error
 
 
 def read_rows(path: str | Path) -> list[dict]:

@@ -80,12 +80,7 @@ def resolve(method: Method, task: str, net: str, dataset: str, *, batch_size: in
     are replaced by their values; a hyperparameter nobody set is a UsageError.
     """
     values = declared_defaults(method, task, net, dataset)
-    row = (table or {}).get(net, {})
-    unknown = sorted(set(row) - set(method.parameters))
-    if unknown:
-        raise UsageError(f"{MAIN_FILES[task]}: the {method.name} table sets "
-                         f"{', '.join(unknown)}, which it does not take; valid: "
-                         f"{', '.join(method.parameters)}")
+    row = table_row(method, task, net, table)
     values.update(row)
     values.update(overrides or {})
     for name, value in values.items():
@@ -96,8 +91,30 @@ def resolve(method: Method, task: str, net: str, dataset: str, *, batch_size: in
                          f"a row for {net} to its table in {MAIN_FILES[task]} or pass "
                          f"-hp {missing[0]}=VALUE")
     for name, value in values.items():
-        check_domain(method, name, value)
+        check_value(method, name, value)
     return values
+
+
+def table_row(method: Method, task: str, net: str, table: dict | None) -> dict:
+    """The main file's values of `method` for `net`, each checked against the method's
+    signature and domain (a quoted number, a negative σ), so a bad row is refused before any
+    data is loaded, with the same sentence by a run and by a sweep's dry run."""
+    where = f"{MAIN_FILES[task]}: the {method.name} table"
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a dict {{network: {{name: value}}}}, got "
+                         f"{type(table).__name__}")
+    row = table.get(net, {})
+    if not isinstance(row, dict):
+        raise UsageError(f"{where}'s row for {net} must be a dict {{name: value}}, got {row!r}")
+    unknown = sorted(set(row) - set(method.parameters))
+    if unknown:
+        raise UsageError(f"{where} sets {', '.join(unknown)}, which it does not take; valid: "
+                         f"{', '.join(method.parameters)}")
+    for name, value in row.items():
+        check_value(method, name, value, where=f"{where} for {net}")
+    return row
 
 
 def reference_value(value, dataset: str, net: str, batch_size: int):
@@ -114,23 +131,63 @@ def is_batch_size(name: str) -> bool:
     return name == "batch_size" or name.endswith("_batch")
 
 
-def check_domain(method: Method, name: str, value) -> None:
+def is_epoch_count(name: str) -> bool:
+    """The passes a method trains for: with 0 it returns the model unchanged, which would be
+    recorded as that method's result."""
+    return name == "epochs"
+
+
+def check_value(method: Method, name: str, value, where: str | None = None) -> None:
+    """A value for `name` from any source: its type (check_type), then its domain
+    (check_domain). `where` names the source in the message (default: the method)."""
+    check_type(method, name, value, where)
+    check_domain(method, name, value, where)
+
+
+def check_domain(method: Method, name: str, value, where: str | None = None) -> None:
     """Numbers must be finite; positive where the search space is log-scale, and not negative
-    where it starts at or above zero. Values outside the search range are allowed: the space
-    bounds what a tuner tries, not what a user may set."""
+    where it starts at or above zero; batch sizes and epochs at least 1. Values outside the
+    search range are allowed: the space bounds what a tuner tries, not what a user may set."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
+    where = where or method.name
     if not math.isfinite(value):
-        raise UsageError(f"{method.name}: {name} must be a finite number, got {value}")
-    if is_batch_size(name) and value < 1:
-        raise UsageError(f"{method.name}: {name} must be at least 1, got {value}")
+        raise UsageError(f"{where}: {name} must be a finite number, got {value}")
+    if (is_batch_size(name) or is_epoch_count(name)) and value < 1:
+        raise UsageError(f"{where}: {name} must be at least 1, got {value}")
     entry = method.space.get(name)
     if not entry or entry[0] == "choice":
         return
     if entry[0] == "log_float" and value <= 0:
-        raise UsageError(f"{method.name}: {name} must be positive, got {value}")
+        raise UsageError(f"{where}: {name} must be positive, got {value}")
     if entry[1] >= 0 and value < 0:
-        raise UsageError(f"{method.name}: {name} must not be negative, got {value}")
+        raise UsageError(f"{where}: {name} must not be negative, got {value}")
+
+
+def check_type(method: Method, name: str, value, where: str | None = None) -> None:
+    """UsageError unless `value` has a type the parameter's annotation names (a number
+    written in quotes, a list for a number). Parameters without an annotation, or with one
+    this check does not know, take anything."""
+    types = [part.strip() for part in method.annotations.get(name, "").split("|")]
+    if not types[0] or any(_matches(value, kind) is None for kind in types):
+        return
+    if not any(_matches(value, kind) for kind in types):
+        raise UsageError(f"{where or method.name}: {name} takes {' or '.join(types)}, got "
+                         f"{value!r} ({type(value).__name__})")
+
+
+def _matches(value, kind: str) -> bool | None:
+    """Whether `value` is of the annotated `kind`; None for a kind not checked here."""
+    if kind == "None":
+        return value is None
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind in ("int", "float"):
+        number = int if kind == "int" else int | float  # an int is a fine float
+        return isinstance(value, number) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    return None
 
 
 # ------------------------------------------------------------------ -hp NAME=VALUE

@@ -16,7 +16,7 @@ import inspect
 import math
 
 from unlearn.errors import UsageError
-from unlearn.methods import METHODS
+from unlearn.methods import METHODS, hyperparameters
 
 KINDS = ("log_float", "float", "int", "choice")
 
@@ -84,6 +84,16 @@ def check_space(method: str, space: dict[str, tuple]) -> None:
         raise UsageError(f"the search space of {method!r} is empty")
     for name, entry in space.items():
         _check_entry(method, name, entry, _keyword(method, name).default)
+        _check_in_domain(method, name, entry)
+
+
+def _check_in_domain(method: str, name: str, entry) -> None:
+    """Every value the entry can draw must be one a run accepts (a σ range reaching below
+    zero would spend its trials on runs refused as bad input, each scored as failed)."""
+    values = entry[1] if entry[0] == "choice" else entry[1:]  # a range: its two ends
+    for value in values:
+        hyperparameters.check_value(METHODS[method], name, value,
+                                    where=f"search space of {method}")
 
 
 def check_values(method: str, values: dict) -> None:

@@ -42,11 +42,20 @@ def read(path: Path) -> dict:
         raise UsageError(f"tuned table {path} is not valid JSON ({error})") from None
 
 
+def methods(table, path: Path) -> dict:
+    """The table's {method: entry}; one clear error for a file of another structure."""
+    entries = table.get("methods") if isinstance(table, dict) else None
+    if not isinstance(entries, dict):
+        raise UsageError(f"tuned table {path} must be a JSON object whose \"methods\" is an "
+                         "object {method: entry}")
+    return entries
+
+
 def write_entry(path: Path, method: str, entry: dict) -> None:
     """Set `method`'s entry, atomically, keeping the other methods' entries."""
     with _locked(path):
         table = read(path)
-        table.setdefault("methods", {})[method] = entry
+        methods(table, path)[method] = entry
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
         os.replace(temporary, path)
@@ -57,8 +66,13 @@ def lookup(task: str, dataset: str, net: str, method: str,
     """The tuned hyperparameters of `method` (for `-tuned`) and the study they came from; one
     clear error if there are none."""
     path = table_path(task, dataset, net, folder)
-    entry = read(path)["methods"].get(method)
+    entry = methods(read(path), path).get(method)
     if entry is None:
         raise UsageError(f"no tuned values for {method} in {path}; run scripts/tune.py first")
-    study = (entry.get("provenance") or {}).get("study") or str(path)
-    return dict(entry["hyperparameters"]), study
+    values = entry.get("hyperparameters") if isinstance(entry, dict) else None
+    if not isinstance(values, dict):
+        raise UsageError(f"tuned table {path}: the entry of {method} must be an object with "
+                         "\"hyperparameters\" {name: value}")
+    provenance = entry.get("provenance")
+    study = (provenance.get("study") if isinstance(provenance, dict) else None) or str(path)
+    return dict(values), study
