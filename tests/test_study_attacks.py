@@ -27,7 +27,19 @@ from scripts import study_attacks as command
 from unlearn import experiment, pretraining, run_outputs
 from unlearn.attacks import ATTACKS
 from unlearn.model_store import ModelStore, TrainingRecipe
-from unlearn.study_attacks import Run, indices_needed, run_lira, run_quality, split_out_pool
+from unlearn.errors import UsageError
+from unlearn.study_attacks import (
+    TPRS,
+    Pools,
+    Result,
+    Run,
+    available_retrains,
+    cell_lira,
+    in_pool_runs,
+    indices_needed,
+    run_quality,
+    summarise,
+)
 
 SNEAKER = 7
 
@@ -121,54 +133,84 @@ def test_a_damaged_outputs_file_is_refused(tmp_path):
 # ---------------------------------------------------------------- the computation alone
 
 
-def run_of(phi, own=None) -> Run:
-    return Run(row={}, label="m", phi=np.asarray(phi, dtype=np.float64),
+def run_of(phi, own=None, original="o0", method="m") -> Run:
+    return Run(row={"checkpoint_sha256": original, "forget": "f", "method": method},
+               label=method, phi=np.asarray(phi, dtype=np.float64),
                indices=np.arange(len(phi)), labels=np.zeros(len(phi)), own_retrain=own,
                forget_count=len(phi))
 
 
 @pytest.fixture(scope="module")
 def confidences():
-    """phi of 4 originals and 6 retrains on 300 examples: per-example difficulty, per-model
+    """phi of 4 originals and 12 retrains on 300 examples: per-example difficulty, per-model
     noise, and +4 where the model trained on the example."""
     rng = np.random.default_rng(0)
     base = rng.normal(size=300)
     return {"in": base + 4 + rng.normal(size=(4, 300)),
-            "retrains": base + rng.normal(size=(6, 300)),
+            "retrains": base + rng.normal(size=(12, 300)),
             "original_like": base + 4 + rng.normal(size=300),
             "base": base, "rng": rng}
 
 
 def test_ulira_tells_an_original_like_run_from_a_retrain(confidences):
     c = confidences
-    original_like = run_lira([run_of(c["original_like"])], c["in"], c["retrains"], 4, 1)
-    assert original_like["auc"] > 0.95
-    own = run_lira([run_of(c["retrains"][0], own=0)], c["in"], c["retrains"], 4, 1)
-    assert abs(own["auc"] - 0.5) < 0.1  # its own retrain left out of the fit: exchangeable
+    fit, heldout = c["retrains"][:4], c["retrains"][4:6]
+    value, null = cell_lira([run_of(c["original_like"])], c["in"], fit, heldout)
+    assert value["auc"] > 0.95 and len(null) == 2
+    retrain_like, _ = cell_lira([run_of(c["retrains"][6])], c["in"], fit, heldout)
+    assert abs(retrain_like["auc"] - 0.5) < 0.1  # a retrain outside the fit: exchangeable
 
 
-def test_the_out_pool_leaves_the_runs_own_retrain_out():
-    retrains = np.arange(5.0).reshape(5, 1)
-    fit, heldout = split_out_pool(retrains, own=1, pool_size=2, heldout=2)
-    assert fit.ravel().tolist() == [0, 2] and heldout.ravel().tolist() == [3, 4]
-    with pytest.raises(Exception, match="needs 2 for the fit and 3 held out"):
-        split_out_pool(retrains, own=1, pool_size=2, heldout=3)
+def test_the_in_pool_never_holds_the_cell_under_test(confidences):
+    c = confidences
+    runs = [run_of(c["retrains"][k], original=f"o{k % 3}") for k in range(6)]
+    shared = run_of(c["retrains"][0], original="o1")  # the model of a run of cell o0
+    for cell in (("o0", "f"), ("o1", "f"), ("o2", "f")):
+        pool = in_pool_runs(runs + [shared], cell)
+        assert pool and all(run.cell != cell for run in pool)
+        mine = {run.model for run in runs + [shared] if run.cell == cell}
+        assert not mine & {run.model for run in pool}
+        assert len({run.model for run in pool}) == len(pool)  # each model once
+    assert len(in_pool_runs(runs + [shared], ("o0", "f"))) == 4  # o1's copy of o0's model out
+
+
+def test_retrained_pools_leave_out_the_retrains_the_runs_loaded():
+    runs = [run_of([0.0], own=1), run_of([0.0], own=3), run_of([0.0])]
+    assert available_retrains(6, runs) == [0, 2, 4, 5]
     assert indices_needed(4, {1}) == 5 and indices_needed(4, {7}) == 4
     assert indices_needed(3, set()) == 3
 
 
 def test_forget_quality_counts_each_unlearned_model_once(confidences):
     c = confidences
-    far = [run_of(c["base"] + 20 + c["rng"].normal(size=300)) for _ in range(3)]
-    assert run_quality(far, c["retrains"], None) == {"score": 0.0, "num_models": 3}
+    far = [run_of(c["base"] + 20 + c["rng"].normal(size=300), original=f"o{k}")
+           for k in range(3)]
+    quality = run_quality(far, c["retrains"], None)
+    assert (quality["score"], quality["num_models"]) == (0.0, 3)
+    assert quality["null_low"] <= quality["null"] <= quality["null_high"]
+    assert quality["null"] > 0.2  # retrains against retrains: near the N = 3 null, 0.35
     same = [run_of(c["retrains"][0], own=0)] * 3  # one retrain in three cells: one model
     assert run_quality(same, c["retrains"], None) is None
     retrain_like = [run_of(c["retrains"][k], own=k) for k in range(3)]
     quality = run_quality(retrain_like, c["retrains"], None)  # against retrains 3, 4, 5
     assert quality["num_models"] == 3 and quality["score"] > 0.0
     assert run_quality(far * 2, c["retrains"], 3)["num_models"] == 3  # --fq-models caps N
-    # a K = 3 study's retrain rows: their three models are the only stored retrains
-    assert run_quality(retrain_like, c["retrains"][:3], None) is None
+    # the null needs N more retrains than the score: 3 + 3 beyond the runs' own 3
+    with pytest.raises(UsageError, match="need 6 stored retrains"):
+        run_quality(retrain_like, c["retrains"][:8], None)
+
+
+def test_a_method_row_counts_exactly_the_runs_it_averages():
+    null = [0.4, 0.5, 0.6]
+    found = [Result(group=("t", "d", "n"), method="m", label="m", cell=(f"o{k}", "f"),
+                    original_seed=k, runs=runs, lira={"auc": auc, **dict.fromkeys(TPRS, 0.0)},
+                    lira_null=null)
+             for k, (runs, auc) in enumerate([(1, 0.9), (3, 0.7)])]
+    (line,) = summarise(found, verdict=False)
+    assert (line["cells"], line["runs"]) == (2, 4)
+    assert line["lira"]["auc"] == [0.9, 0.7]  # both cells' values: 2 cells, 4 runs
+    text = command.markdown(found, Pools(size=2, heldout=3, verdict=False))
+    assert "| m | 2 | 4 | 0.800 ± 0.141 |" in text and "No verdict is given" in text
 
 
 # ---------------------------------------------------------------- the command, end to end

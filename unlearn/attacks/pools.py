@@ -3,8 +3,8 @@
 Each model costs one inference pass over the loader (the forget set): for the Fashion-MNIST
 CNN and a 6,000-image forget class, 2.1 s on one thread of a busy 2-core CPU (measured), so
 the default pools of the attacks (4 retrained models for the fit, the "in" pool's shadow
-models, held-out retrained ones and the models under test) cost well under a minute; training the pool is the store's business (see
-`stored_pool`), never the attack's.
+models, held-out retrained ones and the models under test) cost well under a minute;
+training the pool is the store's business (see `stored_pool`), never the attack's.
 """
 
 from collections.abc import Iterable, Sequence
