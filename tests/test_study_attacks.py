@@ -26,8 +26,8 @@ from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
 from unlearn import experiment, pretraining, run_outputs
 from unlearn.attacks import ATTACKS
-from unlearn.model_store import ModelStore, TrainingRecipe
 from unlearn.errors import UsageError
+from unlearn.model_store import ModelStore, TrainingRecipe
 from unlearn.study_attacks import (
     TPRS,
     Pools,
@@ -42,6 +42,7 @@ from unlearn.study_attacks import (
 )
 
 SNEAKER = 7
+RETRAINS = 9  # the retrain rows load 3; U-LiRA needs 2 + 2 more, forgetting quality 3 + 3
 
 # ---------------------------------------------------------------- a run: power and outputs
 
@@ -232,9 +233,10 @@ FORGET_SETS = [("full_class", "Sneaker", "class Sneaker"),
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """A store of 3 originals (seeds 0-2, shifted) and 5 retrains (unshifted) of each forget
+    """A store of 3 originals (seeds 0-2, shifted) and 9 retrains (unshifted) of each forget
     set, Sneaker and 30 random samples, and rows with saved outputs: baseline on each original
-    and each forget set, and retrain (its stored retrain 0) on original 0 and Sneaker."""
+    and each forget set, and retrain on each original and Sneaker (original k's loads stored
+    retrain k)."""
     root = tmp_path_factory.mktemp("study_attacks")
     fashion = write_fashion_mnist(root / "fashion", n_train=300, n_test=100)
     store = ModelStore(root / "store")
@@ -249,7 +251,7 @@ def study(tmp_path_factory):
         save_checkpoint(path, models[("original", seed)], {**identity, "recipe": asdict(recipe)})
         originals.append(path)
     for task, forget, description in FORGET_SETS:
-        for k in range(5):
+        for k in range(RETRAINS):
             config = pretraining.retrain_config(base, task, forget, k, str(store.root),
                                                 str(fashion), gpu=False)
             recipe = pretraining.training_recipe(config, config.epochs)
@@ -272,11 +274,12 @@ def study(tmp_path_factory):
     records = []
     runs = [(task, description, "baseline", seed, ("original", seed))
             for task, _, description in FORGET_SETS for seed in range(3)]
-    runs.append(("full_class", "class Sneaker", "retrain", 0, ("class Sneaker", 0)))
+    runs += [("full_class", "class Sneaker", "retrain", k, ("class Sneaker", k)) for k in range(3)]
     for task, description, method, seed, model in runs:
         forget, nonmembers = samples[description]
         sha = file_sha256(originals[seed])
         key = f"{task}-{method}-{seed}"
+        retrain_index = model[1]
         out = run_outputs.save(
             root / "outputs", key, {"method": method, "forget": description,
                                     "forget_count": len(forget)},
@@ -286,7 +289,8 @@ def study(tmp_path_factory):
             nonmember_logits=logits(models[model], test, nonmembers))
         study_place = {"original": f"{sha[:8]} (seed {seed})"}
         if method == "retrain":
-            study_place["retrain"] = f"{file_sha256(retrains[model])[:8]} (seed 1000)"
+            study_place["retrain"] = (f"{file_sha256(retrains[model])[:8]} "
+                                      f"(seed {1000 + retrain_index})")
         config = {"weight_path": str(originals[seed]), "num_classes": 10, "batch_size": 128,
                   "hyperparameters": {}}
         config |= ({"forget_count": 30, "forget_seed": 5} if task == "random"
@@ -308,7 +312,7 @@ def study(tmp_path_factory):
 def study_argv(study, *extra):
     return [str(study["rows"]), "--store", study["store"], "--data_dir", study["fashion"],
             "--out", str(study["root"] / "report"), "--pool-size", "2", "--heldout", "2",
-            *extra]
+            "--no-verdict", *extra]
 
 
 def test_ulira_and_forget_quality_from_saved_outputs(study, capsys):
@@ -317,20 +321,31 @@ def test_ulira_and_forget_quality_from_saved_outputs(study, capsys):
     with open(study["root"] / "report" / "study_attacks.csv") as handle:
         lines = list(csv.DictReader(handle))
     baseline = [line for line in lines if line["method"] == "baseline"]
-    (retrain,) = [line for line in lines if line["method"] == "retrain"]
+    retrain = [line for line in lines if line["method"] == "retrain"]
     assert len(baseline) == 6  # one per cell: originals 0, 1, 2 x Sneaker, 30 random samples
     assert {line["task"] for line in baseline} == {"full_class", "random"}
-    for line in baseline:  # the original itself, left out of the in pool: the attack's power
+    for line in baseline:  # the original itself against stored originals: the attack's power
         assert float(line["lira_auc"]) > 0.9
         assert (line["pool_in"], line["pool_out"], line["heldout_retrained"]) == ("2", "2", "2")
+        assert line["in_from"] == "stored originals"
         assert line["original_seed"] not in line["in_seeds"].split()  # its own left out
         assert len(line["in_seeds"].split()) == 2
         assert line["forget_quality_models"] == "3" and float(line["forget_quality"]) == 0.0
-    assert abs(float(retrain["lira_auc"]) - 0.5) < 0.25
-    assert retrain["forget_quality"] == ""  # one retrained model: no score
+        assert float(line["forget_quality_null"]) > 0.0  # retrains against retrains
+        assert len(line["lira_null_aucs"].split()) == 2  # one per held-out retrain
+    assert len(retrain) == 3
+    for line in retrain:  # the in pool: the retrain runs of the two other originals
+        assert line["in_from"] == "runs on other originals" and line["pool_in"] == "2"
+        assert line["original_seed"] not in line["in_seeds"].split()
+        # untrained CNNs differ mostly by a model-wide offset, so one retrain against two
+        # held-out ones lands anywhere in [0, 1]: the null shows the same spread
+        null = [float(value) for value in line["lira_null_aucs"].split()]
+        assert min(null) <= float(line["lira_auc"]) <= max(null)
+        assert line["forget_quality_models"] == "3"
     text = (study["root"] / "report" / "study_attacks.md").read_text()
-    assert "in = 2 originals" in text and "2 retrains for the fit and 2 held out" in text
+    assert "the method's own runs on the other originals" in text
     assert text.count("| baseline | 3 | 3 |") == 2  # a table per task
+    assert "| retrain | 3 | 3 |" in text and "No verdict is given" in text
 
 
 def test_outputs_moved_to_another_folder_are_found(study, capsys, tmp_path):
@@ -343,13 +358,13 @@ def test_outputs_moved_to_another_folder_are_found(study, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("change, mentions", [
-    (["--pool-size", "3", "--heldout", "1"],
+    (["--pool-size", "3", "--heldout", "2"],
      ["holds 2 original(s)", "the in pool needs 3", "train them with: python pretrain_model.py"]),
-    # 5 retrains stored: 2 fitted + 4 held out need 6 (with 2 + 3, only the retrain row, whose
-    # own retrain is left out, would lack one: it gets no U-LiRA, the others are served)
-    (["--heldout", "4"], ["lacks retrained models of class Sneaker", "the out pool needs 6",
+    # 9 retrains stored, 3 of them the retrain rows' own: 2 fitted + 6 held out need 11
+    (["--heldout", "6"], ["lacks retrained models of class Sneaker", "the out pool needs 11",
                           "-forget_class Sneaker"]),
     (["--pool-size", "1"], ["--pool-size 1"]),
+    (["--heldout", "1"], ["--heldout 1", "two held-out"]),
     (["--fq-models", "2"], ["--fq-models 2"]),
 ])
 def test_missing_pools_and_bad_options_stop_with_one_line(study, capsys, tmp_path, change,
@@ -358,6 +373,15 @@ def test_missing_pools_and_bad_options_stop_with_one_line(study, capsys, tmp_pat
     outcome = invoke(command.main, study_argv(study, *change, "--out", str(out)), capsys)
     one_error_line(outcome, *mentions)
     assert not out.exists()  # nothing written
+
+
+def test_pools_below_a_verdicts_stop_with_one_line(study, capsys, tmp_path):
+    argv = [a for a in study_argv(study, "--out", str(tmp_path / "r")) if a != "--no-verdict"]
+    one_error_line(invoke(command.main, argv, capsys), "a verdict needs 8", "--no-verdict")
+    # the defaults (8 + 8, 4 held out) ask the store for more retrains than it holds
+    defaults = argv[:5] + ["--out", str(tmp_path / "r")]
+    one_error_line(invoke(command.main, defaults, capsys), "lacks retrained models",
+                   "the out pool needs 15", "train them with")
 
 
 def test_bad_rows_stop_with_one_line(study, capsys, tmp_path):
@@ -375,5 +399,16 @@ def test_bad_rows_stop_with_one_line(study, capsys, tmp_path):
     attempt([r | {"config": r["config"] | {"weight_path": str(tmp_path / "gone.pth")}}
              for r in records], "is not at")
     attempt([r | {"outputs": str(tmp_path / "gone.pt")} for r in records], "run outputs not found")
+    # one retrain row without outputs: the other cells' "in" pools would lose it
+    attempt([{k: v for k, v in r.items() if k != "outputs" or r["config_key"] !=
+              "full_class-retrain-1"} for r in records], "1 of the 3 runs of retrain",
+            "-save_outputs")
+    # a method with another number of distinct models than the others of its forget set
+    # (finetune: four distinct models, the outputs of three retrain rows and one baseline's)
+    finetune = [r | {"method": "finetune", "config_key": f"finetune-{k}", "seed": k,
+                     "study": {"original": r["study"]["original"]}}
+                for k, r in enumerate(records[-3:] + records[:1])]
+    attempt(records + finetune, "different numbers of distinct models", "finetune 4",
+            "--fq-models 3")
     one_error_line(invoke(command.main, [str(tmp_path / "none.jsonl"), "--store", "s"], capsys),
                    "results file not found")
