@@ -51,29 +51,30 @@ def test_pool_confidences_are_each_models_phi(checkpoints, loader):
 
 
 def test_pool_attacks_end_to_end(checkpoints, loader):
-    result = pools.pool_attacks(originals=checkpoints["originals"],
+    result = pools.pool_attacks(shadows=checkpoints["unlearned"][:2],
+                                originals=checkpoints["originals"],
                                 retrained=checkpoints["retrained"],
                                 unlearned=checkpoints["unlearned"], loader=loader,
                                 device="cpu", pool_size=2, **IDENTITY)
-    assert result["pool"] == {"in": 2, "out": 2, "heldout_retrained": 3, "heldout_original": 1,
-                              "unlearned": 3}
-    assert 0.0 <= result["lira"]["auc"] <= 1.0 and "auc" in result["lira_original"]
+    assert result["pool"] == {"in": 2, "out": 2, "heldout_retrained": 3, "unlearned": 3}
+    assert 0.0 <= result["lira"]["auc"] <= 1.0 and "auc" in result["power"]
+    assert len(result["lira_null"]) == 3  # one per held-out retrained model
     assert result["forget_quality"]["num_models"] == 3
     assert np.isfinite(result["forget_quality"]["score"])
 
 
 def test_too_small_pools_are_refused(checkpoints, loader):
     common = {"loader": loader, "device": "cpu", **IDENTITY}
-    with pytest.raises(UsageError, match="original pool has 1 model"):
-        pools.pool_attacks(originals=checkpoints["originals"][:1],
+    with pytest.raises(UsageError, match="shadow .* has 1 model"):
+        pools.pool_attacks(shadows=checkpoints["unlearned"][:1],
                            retrained=checkpoints["retrained"],
                            unlearned=checkpoints["unlearned"], pool_size=2, **common)
-    with pytest.raises(UsageError, match="retrained pool .* has 2 model"):
-        pools.pool_attacks(originals=checkpoints["originals"],
-                           retrained=checkpoints["retrained"][:2],
+    with pytest.raises(UsageError, match="retrained pool .* has 3 model"):
+        pools.pool_attacks(shadows=checkpoints["unlearned"],
+                           retrained=checkpoints["retrained"][:3],
                            unlearned=checkpoints["unlearned"], pool_size=2, **common)
     with pytest.raises(UsageError, match="pool size 1"):
-        pools.pool_attacks(originals=checkpoints["originals"],
+        pools.pool_attacks(shadows=checkpoints["unlearned"],
                            retrained=checkpoints["retrained"],
                            unlearned=checkpoints["unlearned"], pool_size=1, **common)
 
@@ -87,7 +88,7 @@ def test_a_pool_of_another_dataset_or_network_is_refused_before_inference(checkp
             raise AssertionError("inference started before the pools were checked")
 
     with pytest.raises(UsageError, match="checkpoint"):
-        pools.pool_attacks(originals=checkpoints["originals"],
+        pools.pool_attacks(shadows=checkpoints["originals"],
                            retrained=checkpoints["retrained"][:4] + [stranger],
                            unlearned=checkpoints["unlearned"], loader=NoLoader(),
                            device="cpu", pool_size=2, **IDENTITY)

@@ -10,7 +10,13 @@ import math
 import numpy as np
 import pytest
 
-from unlearn.attacks.forget_quality import EPSILON_CAP, bin_points, example_epsilon, forget_quality
+from unlearn.attacks.forget_quality import (
+    EPSILON_CAP,
+    bin_points,
+    example_epsilon,
+    forget_quality,
+    quality_null,
+)
 from unlearn.errors import UsageError
 
 DELTA = 1e-5
@@ -64,3 +70,14 @@ def test_bad_shapes_and_too_few_models_are_usage_errors():
         forget_quality(np.zeros((4, 5)), np.ones((4, 6)))
     with pytest.raises(UsageError, match="N unlearned and N retrained"):
         forget_quality(np.zeros((4, 5)), np.ones((5, 5)))
+
+
+@pytest.mark.parametrize("num_models, published", [(3, 0.346), (8, 0.19)])
+def test_two_samples_of_one_distribution_score_the_null_not_one(num_models, published):
+    rng = np.random.default_rng(num_models)
+    heldout, retrained = rng.normal(size=(2, num_models, 400))
+    null = quality_null(heldout, retrained, resamples=500)
+    points = forget_quality(heldout, retrained)["points"]
+    error = points.std(ddof=1) / math.sqrt(len(points))  # examples drawn independently
+    assert abs(null["score"] - published) < 4 * error
+    assert null["low"] < null["score"] < null["high"] and null["num_models"] == num_models

@@ -26,10 +26,23 @@ from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
 from unlearn import experiment, pretraining, run_outputs
 from unlearn.attacks import ATTACKS
+from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe
-from unlearn.study_attacks import Run, indices_needed, run_lira, run_quality, split_out_pool
+from unlearn.study_attacks import (
+    TPRS,
+    Pools,
+    Result,
+    Run,
+    available_retrains,
+    cell_lira,
+    in_pool_runs,
+    indices_needed,
+    run_quality,
+    summarise,
+)
 
 SNEAKER = 7
+RETRAINS = 9  # the retrain rows load 3; U-LiRA needs 2 + 2 more, forgetting quality 3 + 3
 
 # ---------------------------------------------------------------- a run: power and outputs
 
@@ -121,54 +134,84 @@ def test_a_damaged_outputs_file_is_refused(tmp_path):
 # ---------------------------------------------------------------- the computation alone
 
 
-def run_of(phi, own=None) -> Run:
-    return Run(row={}, label="m", phi=np.asarray(phi, dtype=np.float64),
+def run_of(phi, own=None, original="o0", method="m") -> Run:
+    return Run(row={"checkpoint_sha256": original, "forget": "f", "method": method},
+               label=method, phi=np.asarray(phi, dtype=np.float64),
                indices=np.arange(len(phi)), labels=np.zeros(len(phi)), own_retrain=own,
                forget_count=len(phi))
 
 
 @pytest.fixture(scope="module")
 def confidences():
-    """phi of 4 originals and 6 retrains on 300 examples: per-example difficulty, per-model
+    """phi of 4 originals and 12 retrains on 300 examples: per-example difficulty, per-model
     noise, and +4 where the model trained on the example."""
     rng = np.random.default_rng(0)
     base = rng.normal(size=300)
     return {"in": base + 4 + rng.normal(size=(4, 300)),
-            "retrains": base + rng.normal(size=(6, 300)),
+            "retrains": base + rng.normal(size=(12, 300)),
             "original_like": base + 4 + rng.normal(size=300),
             "base": base, "rng": rng}
 
 
 def test_ulira_tells_an_original_like_run_from_a_retrain(confidences):
     c = confidences
-    original_like = run_lira([run_of(c["original_like"])], c["in"], c["retrains"], 4, 1)
-    assert original_like["auc"] > 0.95
-    own = run_lira([run_of(c["retrains"][0], own=0)], c["in"], c["retrains"], 4, 1)
-    assert abs(own["auc"] - 0.5) < 0.1  # its own retrain left out of the fit: exchangeable
+    fit, heldout = c["retrains"][:4], c["retrains"][4:6]
+    value, null = cell_lira([run_of(c["original_like"])], c["in"], fit, heldout)
+    assert value["auc"] > 0.95 and len(null) == 2
+    retrain_like, _ = cell_lira([run_of(c["retrains"][6])], c["in"], fit, heldout)
+    assert abs(retrain_like["auc"] - 0.5) < 0.1  # a retrain outside the fit: exchangeable
 
 
-def test_the_out_pool_leaves_the_runs_own_retrain_out():
-    retrains = np.arange(5.0).reshape(5, 1)
-    fit, heldout = split_out_pool(retrains, own=1, pool_size=2, heldout=2)
-    assert fit.ravel().tolist() == [0, 2] and heldout.ravel().tolist() == [3, 4]
-    with pytest.raises(Exception, match="needs 2 for the fit and 3 held out"):
-        split_out_pool(retrains, own=1, pool_size=2, heldout=3)
+def test_the_in_pool_never_holds_the_cell_under_test(confidences):
+    c = confidences
+    runs = [run_of(c["retrains"][k], original=f"o{k % 3}") for k in range(6)]
+    shared = run_of(c["retrains"][0], original="o1")  # the model of a run of cell o0
+    for cell in (("o0", "f"), ("o1", "f"), ("o2", "f")):
+        pool = in_pool_runs(runs + [shared], cell)
+        assert pool and all(run.cell != cell for run in pool)
+        mine = {run.model for run in runs + [shared] if run.cell == cell}
+        assert not mine & {run.model for run in pool}
+        assert len({run.model for run in pool}) == len(pool)  # each model once
+    assert len(in_pool_runs(runs + [shared], ("o0", "f"))) == 4  # o1's copy of o0's model out
+
+
+def test_retrained_pools_leave_out_the_retrains_the_runs_loaded():
+    runs = [run_of([0.0], own=1), run_of([0.0], own=3), run_of([0.0])]
+    assert available_retrains(6, runs) == [0, 2, 4, 5]
     assert indices_needed(4, {1}) == 5 and indices_needed(4, {7}) == 4
     assert indices_needed(3, set()) == 3
 
 
 def test_forget_quality_counts_each_unlearned_model_once(confidences):
     c = confidences
-    far = [run_of(c["base"] + 20 + c["rng"].normal(size=300)) for _ in range(3)]
-    assert run_quality(far, c["retrains"], None) == {"score": 0.0, "num_models": 3}
+    far = [run_of(c["base"] + 20 + c["rng"].normal(size=300), original=f"o{k}")
+           for k in range(3)]
+    quality = run_quality(far, c["retrains"], None)
+    assert (quality["score"], quality["num_models"]) == (0.0, 3)
+    assert quality["null_low"] <= quality["null"] <= quality["null_high"]
+    assert quality["null"] > 0.2  # retrains against retrains: near the N = 3 null, 0.35
     same = [run_of(c["retrains"][0], own=0)] * 3  # one retrain in three cells: one model
     assert run_quality(same, c["retrains"], None) is None
     retrain_like = [run_of(c["retrains"][k], own=k) for k in range(3)]
     quality = run_quality(retrain_like, c["retrains"], None)  # against retrains 3, 4, 5
     assert quality["num_models"] == 3 and quality["score"] > 0.0
     assert run_quality(far * 2, c["retrains"], 3)["num_models"] == 3  # --fq-models caps N
-    # a K = 3 study's retrain rows: their three models are the only stored retrains
-    assert run_quality(retrain_like, c["retrains"][:3], None) is None
+    # the null needs N more retrains than the score: 3 + 3 beyond the runs' own 3
+    with pytest.raises(UsageError, match="need 6 stored retrains"):
+        run_quality(retrain_like, c["retrains"][:8], None)
+
+
+def test_a_method_row_counts_exactly_the_runs_it_averages():
+    null = [0.4, 0.5, 0.6]
+    found = [Result(group=("t", "d", "n"), method="m", label="m", cell=(f"o{k}", "f"),
+                    original_seed=k, runs=runs, lira={"auc": auc, **dict.fromkeys(TPRS, 0.0)},
+                    lira_null=null)
+             for k, (runs, auc) in enumerate([(1, 0.9), (3, 0.7)])]
+    (line,) = summarise(found, verdict=False)
+    assert (line["cells"], line["runs"]) == (2, 4)
+    assert line["lira"]["auc"] == [0.9, 0.7]  # both cells' values: 2 cells, 4 runs
+    text = command.markdown(found, Pools(size=2, heldout=3, verdict=False))
+    assert "| m | 2 | 4 | 0.800 ± 0.141 |" in text and "No verdict is given" in text
 
 
 # ---------------------------------------------------------------- the command, end to end
@@ -190,9 +233,10 @@ FORGET_SETS = [("full_class", "Sneaker", "class Sneaker"),
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    """A store of 3 originals (seeds 0-2, shifted) and 5 retrains (unshifted) of each forget
+    """A store of 3 originals (seeds 0-2, shifted) and 9 retrains (unshifted) of each forget
     set, Sneaker and 30 random samples, and rows with saved outputs: baseline on each original
-    and each forget set, and retrain (its stored retrain 0) on original 0 and Sneaker."""
+    and each forget set, and retrain on each original and Sneaker (original k's loads stored
+    retrain k)."""
     root = tmp_path_factory.mktemp("study_attacks")
     fashion = write_fashion_mnist(root / "fashion", n_train=300, n_test=100)
     store = ModelStore(root / "store")
@@ -207,7 +251,7 @@ def study(tmp_path_factory):
         save_checkpoint(path, models[("original", seed)], {**identity, "recipe": asdict(recipe)})
         originals.append(path)
     for task, forget, description in FORGET_SETS:
-        for k in range(5):
+        for k in range(RETRAINS):
             config = pretraining.retrain_config(base, task, forget, k, str(store.root),
                                                 str(fashion), gpu=False)
             recipe = pretraining.training_recipe(config, config.epochs)
@@ -230,11 +274,12 @@ def study(tmp_path_factory):
     records = []
     runs = [(task, description, "baseline", seed, ("original", seed))
             for task, _, description in FORGET_SETS for seed in range(3)]
-    runs.append(("full_class", "class Sneaker", "retrain", 0, ("class Sneaker", 0)))
+    runs += [("full_class", "class Sneaker", "retrain", k, ("class Sneaker", k)) for k in range(3)]
     for task, description, method, seed, model in runs:
         forget, nonmembers = samples[description]
         sha = file_sha256(originals[seed])
         key = f"{task}-{method}-{seed}"
+        retrain_index = model[1]
         out = run_outputs.save(
             root / "outputs", key, {"method": method, "forget": description,
                                     "forget_count": len(forget)},
@@ -244,7 +289,8 @@ def study(tmp_path_factory):
             nonmember_logits=logits(models[model], test, nonmembers))
         study_place = {"original": f"{sha[:8]} (seed {seed})"}
         if method == "retrain":
-            study_place["retrain"] = f"{file_sha256(retrains[model])[:8]} (seed 1000)"
+            study_place["retrain"] = (f"{file_sha256(retrains[model])[:8]} "
+                                      f"(seed {1000 + retrain_index})")
         config = {"weight_path": str(originals[seed]), "num_classes": 10, "batch_size": 128,
                   "hyperparameters": {}}
         config |= ({"forget_count": 30, "forget_seed": 5} if task == "random"
@@ -266,7 +312,7 @@ def study(tmp_path_factory):
 def study_argv(study, *extra):
     return [str(study["rows"]), "--store", study["store"], "--data_dir", study["fashion"],
             "--out", str(study["root"] / "report"), "--pool-size", "2", "--heldout", "2",
-            *extra]
+            "--no-verdict", *extra]
 
 
 def test_ulira_and_forget_quality_from_saved_outputs(study, capsys):
@@ -275,20 +321,31 @@ def test_ulira_and_forget_quality_from_saved_outputs(study, capsys):
     with open(study["root"] / "report" / "study_attacks.csv") as handle:
         lines = list(csv.DictReader(handle))
     baseline = [line for line in lines if line["method"] == "baseline"]
-    (retrain,) = [line for line in lines if line["method"] == "retrain"]
+    retrain = [line for line in lines if line["method"] == "retrain"]
     assert len(baseline) == 6  # one per cell: originals 0, 1, 2 x Sneaker, 30 random samples
     assert {line["task"] for line in baseline} == {"full_class", "random"}
-    for line in baseline:  # the original itself, left out of the in pool: the attack's power
+    for line in baseline:  # the original itself against stored originals: the attack's power
         assert float(line["lira_auc"]) > 0.9
         assert (line["pool_in"], line["pool_out"], line["heldout_retrained"]) == ("2", "2", "2")
+        assert line["in_from"] == "stored originals"
         assert line["original_seed"] not in line["in_seeds"].split()  # its own left out
         assert len(line["in_seeds"].split()) == 2
         assert line["forget_quality_models"] == "3" and float(line["forget_quality"]) == 0.0
-    assert abs(float(retrain["lira_auc"]) - 0.5) < 0.25
-    assert retrain["forget_quality"] == ""  # one retrained model: no score
+        assert float(line["forget_quality_null"]) > 0.0  # retrains against retrains
+        assert len(line["lira_null_aucs"].split()) == 2  # one per held-out retrain
+    assert len(retrain) == 3
+    for line in retrain:  # the in pool: the retrain runs of the two other originals
+        assert line["in_from"] == "runs on other originals" and line["pool_in"] == "2"
+        assert line["original_seed"] not in line["in_seeds"].split()
+        # untrained CNNs differ mostly by a model-wide offset, so one retrain against two
+        # held-out ones lands anywhere in [0, 1]: the null shows the same spread
+        null = [float(value) for value in line["lira_null_aucs"].split()]
+        assert min(null) <= float(line["lira_auc"]) <= max(null)
+        assert line["forget_quality_models"] == "3"
     text = (study["root"] / "report" / "study_attacks.md").read_text()
-    assert "in = 2 originals" in text and "2 retrains for the fit and 2 held out" in text
+    assert "the method's own runs on the other originals" in text
     assert text.count("| baseline | 3 | 3 |") == 2  # a table per task
+    assert "| retrain | 3 | 3 |" in text and "No verdict is given" in text
 
 
 def test_outputs_moved_to_another_folder_are_found(study, capsys, tmp_path):
@@ -301,13 +358,13 @@ def test_outputs_moved_to_another_folder_are_found(study, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("change, mentions", [
-    (["--pool-size", "3", "--heldout", "1"],
+    (["--pool-size", "3", "--heldout", "2"],
      ["holds 2 original(s)", "the in pool needs 3", "train them with: python pretrain_model.py"]),
-    # 5 retrains stored: 2 fitted + 4 held out need 6 (with 2 + 3, only the retrain row, whose
-    # own retrain is left out, would lack one: it gets no U-LiRA, the others are served)
-    (["--heldout", "4"], ["lacks retrained models of class Sneaker", "the out pool needs 6",
+    # 9 retrains stored, 3 of them the retrain rows' own: 2 fitted + 6 held out need 11
+    (["--heldout", "6"], ["lacks retrained models of class Sneaker", "the out pool needs 11",
                           "-forget_class Sneaker"]),
     (["--pool-size", "1"], ["--pool-size 1"]),
+    (["--heldout", "1"], ["--heldout 1", "two held-out"]),
     (["--fq-models", "2"], ["--fq-models 2"]),
 ])
 def test_missing_pools_and_bad_options_stop_with_one_line(study, capsys, tmp_path, change,
@@ -316,6 +373,15 @@ def test_missing_pools_and_bad_options_stop_with_one_line(study, capsys, tmp_pat
     outcome = invoke(command.main, study_argv(study, *change, "--out", str(out)), capsys)
     one_error_line(outcome, *mentions)
     assert not out.exists()  # nothing written
+
+
+def test_pools_below_a_verdicts_stop_with_one_line(study, capsys, tmp_path):
+    argv = [a for a in study_argv(study, "--out", str(tmp_path / "r")) if a != "--no-verdict"]
+    one_error_line(invoke(command.main, argv, capsys), "a verdict needs 8", "--no-verdict")
+    # the defaults (8 + 8, 4 held out) ask the store for more retrains than it holds
+    defaults = argv[:5] + ["--out", str(tmp_path / "r")]
+    one_error_line(invoke(command.main, defaults, capsys), "lacks retrained models",
+                   "the out pool needs 15", "train them with")
 
 
 def test_bad_rows_stop_with_one_line(study, capsys, tmp_path):
@@ -333,5 +399,16 @@ def test_bad_rows_stop_with_one_line(study, capsys, tmp_path):
     attempt([r | {"config": r["config"] | {"weight_path": str(tmp_path / "gone.pth")}}
              for r in records], "is not at")
     attempt([r | {"outputs": str(tmp_path / "gone.pt")} for r in records], "run outputs not found")
+    # one retrain row without outputs: the other cells' "in" pools would lose it
+    attempt([{k: v for k, v in r.items() if k != "outputs" or r["config_key"] !=
+              "full_class-retrain-1"} for r in records], "1 of the 3 runs of retrain",
+            "-save_outputs")
+    # a method with another number of distinct models than the others of its forget set
+    # (finetune: four distinct models, the outputs of three retrain rows and one baseline's)
+    finetune = [r | {"method": "finetune", "config_key": f"finetune-{k}", "seed": k,
+                     "study": {"original": r["study"]["original"]}}
+                for k, r in enumerate(records[-3:] + records[:1])]
+    attempt(records + finetune, "different numbers of distinct models", "finetune 4",
+            "--fq-models 3")
     one_error_line(invoke(command.main, [str(tmp_path / "none.jsonl"), "--store", "s"], capsys),
                    "results file not found")

@@ -24,7 +24,10 @@ which this module re-implements decision for decision:
    is the largest over rules, clipped to [0, 50]; delta = 1e-5.
 4. Epsilons are binned in steps of 0.5 from 0: bin k earns 2^-k points, for the bins that end
    at or below ceil(log(N - 1)); an epsilon past the last bin earns 0. The score is the mean
-   over examples: 1 = indistinguishable from retraining at this N, 0 = always told apart.
+   over examples: 0 = always told apart. 1 is NOT what retraining gets at small N: two samples
+   of the same distribution score about 0.35 at N = 3 and 0.19 at N = 8, since a few models
+   fall apart by chance. `quality_null` gives that value, under the same retrained sample and
+   N, beside which a method's score is read.
 
 Every rule's rates depend on the threshold only through the numbers (k_pos, k_neg) of the two
 samples it calls positive, so each example's epsilon is the maximum over the distinct count
@@ -36,6 +39,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.stats import bootstrap
 
 from unlearn.errors import UsageError
 
@@ -141,8 +145,8 @@ def bin_points(num_models: int) -> list[tuple[float, float]]:
 
 
 def forget_quality(unlearned_phi, retrained_phi) -> dict:
-    """{'score': mean points, 'epsilons': [n], 'num_models': N} from [N, n] confidences of N
-    unlearned and N retrained models on the same n forget examples (N >= 3)."""
+    """{'score': mean points, 'points': [n], 'epsilons': [n], 'num_models': N} from [N, n]
+    confidences of N unlearned and N retrained models on the same n forget examples (N >= 3)."""
     unlearned = np.asarray(unlearned_phi, dtype=np.float64)
     retrained = np.asarray(retrained_phi, dtype=np.float64)
     if unlearned.ndim != 2 or retrained.ndim != 2 or unlearned.shape != retrained.shape:
@@ -161,4 +165,22 @@ def forget_quality(unlearned_phi, retrained_phi) -> dict:
     points = np.zeros(len(epsilons))
     for end, value in reversed(bins):  # the first bin whose end exceeds epsilon wins
         points[epsilons < end] = value
-    return {"score": float(points.mean()), "epsilons": epsilons, "num_models": num_models}
+    return {"score": float(points.mean()), "points": points, "epsilons": epsilons,
+            "num_models": num_models}
+
+
+def quality_null(heldout_retrained_phi, retrained_phi, *, level: float = 0.95,
+                 resamples: int = 2000, seed: int = 0) -> dict:
+    """The score N held-out retrained models [N, n] get against the same N retrained ones a
+    method is scored against: {'score', 'low', 'high', 'num_models'}, low-high the percentile
+    bootstrap interval over examples (scipy.stats.bootstrap) of the mean points. The
+    interval holds the models fixed: it is the spread over examples, not over model draws."""
+    null = forget_quality(heldout_retrained_phi, retrained_phi)
+    points = null["points"]
+    if np.ptp(points) == 0:  # every example the same points: no spread to resample
+        low = high = float(points[0])
+    else:
+        interval = bootstrap((points,), np.mean, confidence_level=level, n_resamples=resamples,
+                             method="percentile", random_state=seed).confidence_interval
+        low, high = float(interval.low), float(interval.high)
+    return {"score": null["score"], "low": low, "high": high, "num_models": null["num_models"]}

@@ -2,9 +2,9 @@
 
 Each model costs one inference pass over the loader (the forget set): for the Fashion-MNIST
 CNN and a 6,000-image forget class, 2.1 s on one thread of a busy 2-core CPU (measured), so
-the default pools of the attacks (4 original + 4 retrained models, plus held-out ones to
-attack with) cost well under a minute; training the pool is the store's business (see
-`stored_pool`), never the attack's.
+the default pools of the attacks (4 retrained models for the fit, the "in" pool's shadow
+models, held-out retrained ones and the models under test) cost well under a minute;
+training the pool is the store's business (see `stored_pool`), never the attack's.
 """
 
 from collections.abc import Iterable, Sequence
@@ -23,7 +23,7 @@ from unlearn.attacks.roc import DEFAULT_FPRS
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe
 
-DEFAULT_POOL = 4  # models per Gaussian fit: 4 "in" + 4 "out" (see attacks.lira)
+DEFAULT_POOL = 4  # retrained models per "out" fit (see attacks.lira)
 
 
 def stored_pool(store: ModelStore, recipes: Sequence[TrainingRecipe], name: str) -> list[Path]:
@@ -69,46 +69,51 @@ def pool_confidences(paths: Sequence, loader: Iterable, device, *, net: str, dat
     return np.stack(rows) if rows else np.empty((0, 0))
 
 
-def pool_attacks(*, originals: Sequence, retrained: Sequence, unlearned: Sequence,
+def pool_attacks(*, shadows: Sequence, retrained: Sequence, unlearned: Sequence,
                  loader: Iterable, device: torch.device | str, net: str, dataset: str,
-                 num_classes: int, pool_size: int = DEFAULT_POOL,
-                 fprs: Sequence[float] = DEFAULT_FPRS, global_variance: bool = True,
+                 num_classes: int, originals: Sequence = (), pool_size: int = DEFAULT_POOL,
+                 fprs: Sequence[float] = DEFAULT_FPRS, variance: str = "auto",
                  model_options: dict | None = None) -> dict:
-    """The per-example attacks on `loader` (the forget set) from three lists of checkpoints.
+    """The per-example attacks on `loader` (the forget set) from lists of checkpoints.
 
-    originals: the first `pool_size` fit the "in" Gaussians; any further ones are held out and
-      give the attack's power (leave the unlearned models' starting point out of the fit).
-    retrained: the first `pool_size` fit the "out" Gaussians; the rest (at least one) are the
-      negatives of the ROC and the retrained side of the forget-quality score.
+    shadows: the "in" pool of the published U-LiRA (attacks.lira): originals that trained on
+      the forget set and were unlearned by the method under test (not the models under test).
+    retrained: the first `pool_size` fit the "out" Gaussians; the rest (at least two) are the
+      negatives of the ROC, the null (attacks.lira.null_aucs) and the retrained side of the
+      forget-quality score.
     unlearned: the models under test.
-    Returns {'lira': {...}, 'lira_original': {...} (with held-out originals),
-    'forget_quality': {...} (when there are at least 3 unlearned models and as many held-out
-    retrained ones; N = that count), 'pool': sizes}.
+    originals (optional): the first `pool_size` fit an original "in" pool, the rest are
+      attacked with it: the attack's power (leave the unlearned models' starting point out).
+    Returns {'lira': {...}, 'lira_null': [held-out retrains' AUCs], 'power': {...} (with
+    originals beyond the pool), 'forget_quality': {...} (when there are at least 3 unlearned
+    models and as many held-out retrained ones; N = that count), 'pool': sizes}.
     """
     identity = {"net": net, "dataset": dataset, "num_classes": num_classes}
     if pool_size < lira.MIN_POOL:
         raise UsageError(f"pool size {pool_size}: the likelihood-ratio attack needs at least "
                          f"{lira.MIN_POOL} models per pool")
-    originals = check_pool(originals, pool_size, "original pool", **identity)
-    retrained = check_pool(retrained, pool_size + 1,
-                           "retrained pool (the fit plus one held out)", **identity)
+    shadows = check_pool(shadows, lira.MIN_POOL, "shadow ('in') pool", **identity)
+    retrained = check_pool(retrained, pool_size + 2,
+                           "retrained pool (the fit plus two held out)", **identity)
     unlearned = check_pool(unlearned, 1, "set of unlearned models", **identity)
+    originals = check_pool(originals, 0, "original pool", **identity)
 
     def confidences(paths):
         return pool_confidences(paths, loader, device, model_options=model_options, **identity)
 
-    in_pool = confidences(originals[:pool_size])
+    in_pool = confidences(shadows)
     out_pool = confidences(retrained[:pool_size])
     heldout = confidences(retrained[pool_size:])
     targets = confidences(unlearned)
-    options = {"fprs": fprs, "global_variance": global_variance}
-    results = {"lira": lira.ulira(targets, heldout, in_pool, out_pool, **options),
-               "pool": {"in": pool_size, "out": pool_size, "heldout_retrained": len(heldout),
-                        "heldout_original": len(originals) - pool_size,
+    options = {"variance": variance}
+    results = {"lira": lira.ulira(targets, heldout, in_pool, out_pool, fprs=fprs, **options),
+               "lira_null": lira.null_aucs(heldout, in_pool, out_pool, **options).tolist(),
+               "pool": {"in": len(shadows), "out": pool_size, "heldout_retrained": len(heldout),
                         "unlearned": len(targets)}}
     if len(originals) > pool_size:
-        results["lira_original"] = lira.ulira(confidences(originals[pool_size:]), heldout,
-                                              in_pool, out_pool, **options)
+        results["power"] = lira.ulira(confidences(originals[pool_size:]), heldout,
+                                      confidences(originals[:pool_size]), out_pool, fprs=fprs,
+                                      **options)
     count = min(len(targets), len(heldout))
     if count >= 3:
         quality = forget_quality(targets[:count], heldout[:count])
