@@ -19,7 +19,9 @@ import pretrain_model
 from scripts import tune
 from unlearn import sweep
 from unlearn.errors import UsageError
+from unlearn.methods import METHODS
 from unlearn.tuning import pareto, study
+from unlearn.tuning.space import UNTUNED, uncovered_defaults
 from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,3 +276,18 @@ def test_tuning_holds_every_other_hyperparameter_at_what_a_run_resolves():
     assert fixed["full_order"] == "shuffled" and fixed["batch_size"] == 96
     assert "dampening_constant" not in fixed
     assert run_dependent(fixed) == {k: v for k, v in fixed.items() if k != "batch_size"}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in UNTUNED and METHODS[m].space])
+def test_every_declared_space_covers_the_published_defaults(method):
+    """What the paper (or the main file's table) runs on any network and data set must be a
+    point the tuner can reach: a space that misses it cannot find the published optimum."""
+    assert uncovered_defaults(method) == []
+
+
+def test_a_space_entry_contains_its_bounds_and_choices():
+    from unlearn.tuning import space
+
+    assert space.contains(("log_float", 1e-3, 0.1), 0.1) and space.contains(("int", 1, 5), 1)
+    assert not space.contains(("log_float", 1e-3, 0.1), 0.2)
+    assert space.contains(("choice", ["a", "b"]), "b") and not space.contains(("choice", ["a"]), 1)

@@ -16,7 +16,7 @@ from unlearn.errors import UsageError
 from unlearn.methods import get_method, hyperparameters
 from unlearn.tuning import objective, pareto, study, table
 from unlearn.tuning.context import TuningContext, TuningSetup, setup_digest
-from unlearn.tuning.space import check_space, search_space, suggest
+from unlearn.tuning.space import UNTUNED, check_space, search_space, suggest
 from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
 from unlearn.versioning import code_version
 
@@ -66,7 +66,7 @@ def check_request(request: TuningRequest) -> None:
                          f"split: tuning reads training data only (use --measure-on "
                          f"validation)")
     get_method(request.method, request.setup.task)
-    if request.method in ("baseline", "retrain", "retrain_reference"):
+    if request.method in UNTUNED:
         raise UsageError(f"{request.method} has nothing to tune")
     check_space(request.method, request.space)
     if request.trials < 1:
