@@ -19,6 +19,7 @@ from models import MODELS
 from unlearn.errors import TrainingDivergedError, UsageError
 from unlearn.experiment import RunConfig, run
 from unlearn.methods import METHODS, hyperparameters, registry
+from unlearn.model_store import store_root
 from unlearn.pretraining import default_checkpoint
 from unlearn.tasks import RANDOM, SUB_CLASS, title
 from unlearn.tuning import table as tuned_table
@@ -221,7 +222,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     tuned_from = None
     if args.tuned is not None:
         tuned, tuned_from = tuned_table.lookup(task, args.dataset, args.net, args.method,
-                                               args.tuned)
+                                               args.tuned, store_root(args.store))
         check_values(args.method, tuned)
         # the tuned table replaces the defaults; -hp still wins over it
         chosen.update(tuned, **hyperparameters.parse_overrides(METHODS[args.method], args.hp))
