@@ -4,6 +4,7 @@ every cell, and tuned tables that read on another checkout with its own store.""
 import json
 import math
 import shutil
+from pathlib import Path
 
 import optuna
 import pytest
@@ -16,10 +17,11 @@ import pretrain_model
 from scripts import tune
 from unlearn.errors import UsageError
 from unlearn.model_store import read_recipe, retrain_seed
-from unlearn.tuning import study, widening
+from unlearn.tuning import provenance, study, widening
 from unlearn.tuning.run_tuning import optimise, search_record
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_an_optimum_outside_the_declared_space_is_found_and_the_widening_recorded(tmp_path):
@@ -178,3 +180,26 @@ def test_bad_cells_and_limits_are_one_line(pool, tmp_path, capsys, extra, messag
     outcome = invoke(tune.main, cells_argv(pool, tmp_path, *extra), capsys)
     assert outcome.code == 2 and len(outcome.err_lines) == 1 and message in outcome.err
     assert not (tmp_path / "cells.db").exists()
+
+
+COMMITTED = sorted([*(ROOT / "tuned").glob("*.json"),
+                    *(ROOT / "docs" / "measured" / "fashionmnist_tuning" / "tuned").glob("*.json")])
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
+def test_committed_tables_are_portable_and_read_with_a_store_holding_their_models(path,
+                                                                                  tmp_path):
+    table = json.loads(path.read_text())
+    _, dataset, net = path.stem.rsplit("_", 2)  # <[oracle_seedI_]task>_<dataset>_<net>
+    for method, entry in table["methods"].items():
+        assert not [s for s in strings(entry) if s.startswith("/") or ":////" in s]
+        keys = provenance.entry_keys(entry)
+        assert keys, method
+        for key in keys:  # a clone's store: the files the keys name
+            stored = provenance.stored_path(tmp_path, net, dataset, key)
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            stored.touch()
+        provenance.check_keys(entry, tmp_path, net, dataset, method)
+        assert entry["hyperparameters"] and "against_bound" in entry
+    with pytest.raises(UsageError, match="lacks"):
+        provenance.check_keys(entry, tmp_path / "elsewhere", net, dataset, method)

@@ -69,3 +69,28 @@ def check_keys(entry: dict, store: str | os.PathLike, net: str, dataset: str,
         raise UsageError(f"{where} was tuned on models the store {store} lacks (store keys "
                          f"{', '.join(missing)} under {net}-{dataset}/); build them there "
                          f"(scripts/pool.py) or give -store")
+
+
+def converted(entry: dict) -> dict:
+    """An entry of the first tables (one cell, "setup" holding this machine's paths of the
+    models and the storage) in the portable form: "cells" naming the models by store key (the
+    file name in the store's layout <store>/<net>-<dataset>/<key>.pth), the storage relative to
+    the repository, the sampler those tables used (TPE seeded with the setup's seed, Optuna's
+    default start-up), the values chosen against a bound marked (no widening existed then:
+    the bounds are the declared ones)."""
+    from unlearn.tuning.widening import against_bounds
+
+    old = dict(entry.get("provenance") or {})
+    setup = old.pop("setup", None)
+    if setup is None:
+        return entry
+    cell = {k: v for k, v in setup.items() if k not in ("weights", "retrained")}
+    cell["original"] = {"store_key": Path(setup["weights"]).stem}
+    cell["retrained"] = {"store_key": Path(setup["retrained"]).stem}
+    old["storage"] = portable_storage(old.get("storage", ""))
+    old.setdefault("sampler", {"name": "TPESampler", "seed": setup["seed"],
+                               "startup_trials": 10})
+    space = {k: tuple(v) for k, v in old.get("space", {}).items()}
+    best = {k: v for k, v in entry["hyperparameters"].items() if k in space}
+    marked = against_bounds(space, best, {k: list(v[1:]) for k, v in space.items()})
+    return {**entry, "against_bound": marked, "provenance": {**old, "cells": [cell]}}
