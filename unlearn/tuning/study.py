@@ -118,10 +118,11 @@ def open_study(store: RDBStorage, name: str, group: str, budget: int, setup: dic
     if not attrs:
         study.set_user_attr("group", group)
         study.set_user_attr("budget", budget)
-        study.set_user_attr("setup", setup)
         study.set_user_attr(SPACE_ATTR, {k: list(v) for k, v in (space or {}).items()})
         study.set_user_attr(WIDENINGS_ATTR, [])
+        study.set_user_attr("setup", setup)  # last: a study with its setup is complete
         return study
+    attrs = completed_attrs(study)
     if attrs.get("budget") != budget:
         raise UsageError(f"study {name} has a budget of {attrs.get('budget')} trials; "
                          f"asked for {budget} (a study's budget is fixed when it is created)")
@@ -131,6 +132,17 @@ def open_study(store: RDBStorage, name: str, group: str, budget: int, setup: dic
         raise UsageError(f"study {name} was created for another setup (differs in "
                          f"{', '.join(changed)}); use another --storage or study")
     return study
+
+
+def completed_attrs(study: optuna.Study, wait_s: float = 30.0) -> dict:
+    """The study's user attributes once its creator has written them all (a worker started
+    beside the creator may open the study between its writes)."""
+    deadline = time.monotonic() + wait_s
+    attrs = study.user_attrs
+    while "setup" not in attrs and time.monotonic() < deadline:
+        time.sleep(0.2)
+        attrs = study.user_attrs
+    return attrs
 
 
 def count(study: optuna.Study, states=(TrialState.COMPLETE,)) -> int:
