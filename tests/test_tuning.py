@@ -19,7 +19,9 @@ import pretrain_model
 from scripts import tune
 from unlearn import sweep
 from unlearn.errors import UsageError
+from unlearn.methods import METHODS
 from unlearn.tuning import pareto, study
+from unlearn.tuning.space import UNTUNED, uncovered_defaults
 from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,12 +141,12 @@ def test_the_gate_refuses_the_test_split():
 
 def test_equal_budget_is_enforced(tmp_path):
     store = study.storage(f"sqlite:///{tmp_path / 'b.db'}", heartbeat_s=60, grace_s=120)
-    first = study.open_study(store, "t-D-N-a", "t-D-N", 2, {}, seed=0)
+    first = study.open_study(store, "t-D-N-a", "t-D-N", 2, {})
     with pytest.raises(UsageError, match="unequal budgets"):
-        study.open_study(store, "t-D-N-b", "t-D-N", 3, {}, seed=0)
+        study.open_study(store, "t-D-N-b", "t-D-N", 3, {})
     with pytest.raises(UsageError, match="budget of 2"):
-        study.open_study(store, "t-D-N-a", "t-D-N", 5, {}, seed=0)
-    study.open_study(store, "other-D-N-b", "other-D-N", 3, {}, seed=0)  # another group: free
+        study.open_study(store, "t-D-N-a", "t-D-N", 5, {})
+    study.open_study(store, "other-D-N-b", "other-D-N", 3, {})  # another group: free
 
     calls = []
     assert study.run(first, lambda t: calls.append(t.suggest_float("x", 0, 1)) or 1.0, 2) == 2
@@ -154,7 +156,7 @@ def test_equal_budget_is_enforced(tmp_path):
 
 def test_a_trial_running_elsewhere_holds_its_place_in_the_budget(tmp_path):
     store = study.storage(f"sqlite:///{tmp_path / 'p.db'}", heartbeat_s=60, grace_s=120)
-    opened = study.open_study(store, "t-D-N-a", "t-D-N", 2, {}, seed=0)
+    opened = study.open_study(store, "t-D-N-a", "t-D-N", 2, {})
     study.run(opened, lambda t: 1.0, 1)
     opened.ask()  # another worker's live trial (RUNNING)
     calls = []
@@ -215,7 +217,8 @@ def test_the_retrained_model_is_found_in_the_model_store(tmp_path, capsys):
     outcome = invoke(tune.main, args, capsys)
     assert outcome.code == 0, outcome.err
     setup = completed(tmp_path, "full_class-FashionMNIST-CNN-finetune")[0].user_attrs["setup"]
-    assert setup["retrained"] == str(by_left_out["class Trouser"])
+    # the study names its models by store key, not by this machine's paths
+    assert setup["cells"][0]["retrained"] == {"store_key": by_left_out["class Trouser"].stem}
 
     missing = invoke(tune.main, [a if a != "Trouser" else "Bag" for a in args], capsys)
     assert missing.code == 2 and "lacks 1 of the 1 retrained" in missing.err
@@ -274,3 +277,18 @@ def test_tuning_holds_every_other_hyperparameter_at_what_a_run_resolves():
     assert fixed["full_order"] == "shuffled" and fixed["batch_size"] == 96
     assert "dampening_constant" not in fixed
     assert run_dependent(fixed) == {k: v for k, v in fixed.items() if k != "batch_size"}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in UNTUNED and METHODS[m].space])
+def test_every_declared_space_covers_the_published_defaults(method):
+    """What the paper (or the main file's table) runs on any network and data set must be a
+    point the tuner can reach: a space that misses it cannot find the published optimum."""
+    assert uncovered_defaults(method) == []
+
+
+def test_a_space_entry_contains_its_bounds_and_choices():
+    from unlearn.tuning import space
+
+    assert space.contains(("log_float", 1e-3, 0.1), 0.1) and space.contains(("int", 1, 5), 1)
+    assert not space.contains(("log_float", 1e-3, 0.1), 0.2)
+    assert space.contains(("choice", ["a", "b"]), "b") and not space.contains(("choice", ["a"]), 1)

@@ -20,6 +20,7 @@ from unlearn import disk
 from unlearn.errors import DivergedError, UsageError, WriteFailedError
 from unlearn.experiment import RunConfig, run
 from unlearn.methods import METHODS, hyperparameters, registry
+from unlearn.model_store import store_root
 from unlearn.pretraining import default_checkpoint
 from unlearn.tasks import RANDOM, SUB_CLASS, title
 from unlearn.tuning import table as tuned_table
@@ -223,7 +224,7 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     tuned, tuned_from = {}, None
     if args.tuned is not None:
         tuned, tuned_from = tuned_table.lookup(task, args.dataset, args.net, args.method,
-                                               args.tuned)
+                                               args.tuned, store_root(args.store))
         check_values(args.method, tuned)
         where = f"tuned table {tuned_table.table_path(task, args.dataset, args.net, args.tuned)}"
         for key, value in tuned.items():

@@ -186,12 +186,17 @@ def settings_of(run: dict) -> dict:
 def split_variants(method: str, runs: list[dict]) -> list[MethodRow]:
     """One row per distinct setting of the method, labelled by the settings that differ; runs
     with tuned hyperparameters (-tuned) form one row "<method> [tuned]" of their own, whatever
-    values the tuning chose (it may choose per original model)."""
+    values the tuning chose (it may choose per original model); "[tuned, against a bound]"
+    when a tuned value was chosen against a bound of its searched space."""
+    from unlearn.tuning.table import AGAINST_BOUND
+
     tuned = [r for r in runs if (r.get("config") or {}).get("tuned_from")]
     plain = [r for r in runs if not (r.get("config") or {}).get("tuned_from")]
     rows = _by_settings(method, plain) if plain else []
     if tuned:
-        rows.append(MethodRow(method, f"{method} [tuned]", tuned))
+        marked = any(AGAINST_BOUND in r["config"]["tuned_from"] for r in tuned)
+        label = f"{method} [tuned, {AGAINST_BOUND}]" if marked else f"{method} [tuned]"
+        rows.append(MethodRow(method, label, tuned))
     return rows
 
 

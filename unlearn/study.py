@@ -173,7 +173,7 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
 
     jit = jit_reference_row(method_rows)
     if jit is not None and sum(r.method == JIT for r in method_rows) > 1:
-        why = ("the retrain-tuned JiT" if jit.label.endswith("[tuned]")
+        why = ("the retrain-tuned JiT" if " [tuned" in jit.label
                else "the JiT row with most runs")
         notes.append(f"paired differences to JiT use '{jit.label}' ({why})")
     studies = []
@@ -210,7 +210,7 @@ def jit_reference_row(method_rows: list):
     study has it (so jit_zero_shot's difference to it says how far the zero-shot choice falls
     from the tuned optimum), else the JiT row with most runs."""
     jit_rows = [r for r in method_rows if r.method == JIT]
-    tuned = [r for r in jit_rows if r.label.endswith("[tuned]")]
+    tuned = [r for r in jit_rows if " [tuned" in r.label]
     return max(tuned or jit_rows, key=lambda r: len(r.runs)) if jit_rows else None
 
 

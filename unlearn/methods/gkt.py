@@ -113,7 +113,7 @@ def reinitialise_convs(model: nn.Module, seed: int) -> None:
         "*/CNN": {"n_pseudo_batches": 100},
     },
     space={"student_max_lr": ("log_float", 0.01, 0.2), "threshold": ("log_float", 1e-3, 0.1),
-           "n_pseudo_batches": ("int", 20, 200)},
+           "n_pseudo_batches": ("int", 20, 1000)},
 )
 def gkt(
     model: nn.Module, data: MethodData, device: torch.device, *,

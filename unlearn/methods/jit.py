@@ -16,7 +16,7 @@ from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, regi
     "lipschitz_forgetting", data={FORGET}, tasks=ALL_TASKS, order=900,
     description="JiT: Lipschitz smoothing around forget samples (zero-shot)",
     defaults={"*": {"batch_size": RUN_BATCH_SIZE}},
-    space={"sigma": ("log_float", 0.1, 2.0), "eta": ("log_float", 1e-6, 1e-2)},
+    space={"sigma": ("log_float", 0.01, 2.0), "eta": ("log_float", 1e-6, 2.0)},
 )
 def lipschitz_forgetting(
     model: nn.Module, data: MethodData, device: torch.device, *,

@@ -96,7 +96,7 @@ def noisy_accuracy(model: nn.Module, loader, device, sigma: float, seed: int,
     "jit_zero_shot", data={FORGET}, tasks=ALL_TASKS, order=910,
     description="JiT with η chosen from the forget set alone (held-out slice)",
     defaults={"*": {"batch_size": RUN_BATCH_SIZE}},
-    space={"sigma": ("log_float", 0.1, 2.0)},
+    space={"sigma": ("log_float", 0.01, 2.0)},
 )
 def jit_zero_shot(
     model: nn.Module, data: MethodData, device: torch.device, *,

@@ -41,7 +41,7 @@ FULL_ORDERS = (SHUFFLED, RETAIN_THEN_FORGET)
                      "full_order": "retain_then_forget"},
         "random/ViT": {"dampening_constant": 1, "selection_weighting": 3.5},
     },
-    space={"dampening_constant": ("log_float", 0.05, 5.0),
+    space={"dampening_constant": ("log_float", 0.05, 10.0),
            "selection_weighting": ("log_float", 1.0, 100.0)},
 )
 def ssd_tuning(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,6 +33,7 @@ from unlearn.errors import UsageError
 from unlearn.methods import MethodData, get_method
 from unlearn.tasks import RANDOM, SUB_CLASS, random_description
 from unlearn.tuning import objective
+from unlearn.tuning.provenance import model_ref
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,17 @@ class TuningSetup:
 
     def describe(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "data_dir"}
+
+    def forget_set(self):
+        """What this cell forgets: the tuning class, or (random) the seed of its draw."""
+        return self.seed if self.task == RANDOM else self.tune_class
+
+    def portable(self) -> dict:
+        """describe() with the models named as a clone can find them (store key, or a path in
+        the repository) instead of by this machine's paths."""
+        plain = {k: v for k, v in self.describe().items() if k not in ("weights", "retrained")}
+        return {**plain, "original": model_ref(self.weights),
+                "retrained": model_ref(self.retrained)}
 
 
 @dataclass
@@ -126,6 +139,35 @@ def make_split(setup: TuningSetup, train_set, validation: torch.Tensor | None = 
         raise UsageError(f"{what}: the training set is too small to hold out validation "
                          f"samples of both the class and the rest (--val-frac {setup.val_frac})")
     return TuningSplit(*parts, label, what, unseen)
+
+
+def forget_key(setup: TuningSetup, forget) -> object:
+    """A forget set as one comparable value: the class index (names and numbers alike), or
+    the random draw's seed."""
+    if setup.task == RANDOM:
+        return int(forget)
+    if setup.task == SUB_CLASS:
+        return datasets.resolve_fine_class(setup.dataset, forget)
+    return datasets.resolve_class(setup.dataset, forget, setup.data_dir)
+
+
+def same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def reported_overlap(cells: list[TuningSetup], originals: list[str], forget_sets: list) -> None:
+    """A UsageError when a tuning cell is a reported one: its forget set is reported, on a
+    reported original (no originals given: every original is reported)."""
+    reported = {forget_key(cells[0], f) for f in forget_sets}
+    for cell in cells:
+        on_reported = not originals or any(same_file(cell.weights, o) for o in originals)
+        if on_reported and forget_key(cell, cell.forget_set()) in reported:
+            raise UsageError(f"tuning cell ({cell.weights}, forget {cell.forget_set()}) is one "
+                             f"of the reported cells; tune on forget sets and originals the "
+                             f"reported runs do not use")
 
 
 def load_model(setup: TuningSetup, path: str) -> torch.nn.Module:
@@ -219,7 +261,30 @@ class TuningContext:
         return {**found, "distance": objective.distance(found, self.reference)}
 
 
-def setup_digest(setup: TuningSetup) -> str:
+MEASURES = ("dr", "df", "auc", "distance")
+
+
+class CellsContext:
+    """The multi-cell objective: one TuningContext per cell (original × tuning forget set);
+    a trial runs the method on every cell and scores the mean of each measure, so the chosen
+    values are not fitted to one model or one forget set."""
+
+    def __init__(self, setups: list[TuningSetup], device: torch.device):
+        self.cells = [TuningContext(setup, device) for setup in setups]
+        self.reference = mean_scores([cell.reference for cell in self.cells])
+        self.reference["cells"] = [cell.reference for cell in self.cells]
+
+    def run(self, method: str, hyperparameters: dict) -> dict:
+        found = [cell.run(method, hyperparameters) for cell in self.cells]
+        return {**mean_scores(found), "cell_distances": [f["distance"] for f in found]}
+
+
+def mean_scores(scores: list[dict]) -> dict:
+    """The mean of every measure the scores hold."""
+    return {k: sum(s[k] for s in scores) / len(scores) for k in MEASURES if k in scores[0]}
+
+
+def setup_digest(setups: list[TuningSetup]) -> str:
     """A short hash of what a study tunes on (a resumed study must match it)."""
-    text = repr(sorted(setup.describe().items()))
+    text = repr([sorted(setup.portable().items(), key=lambda kv: kv[0]) for setup in setups])
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -5,9 +5,9 @@ A space maps a keyword hyperparameter of the method to one of
     ("float", low, high)       sampled uniformly
     ("int", low, high)         whole numbers, both ends included
     ("choice", [a, b, ...])    one of the listed values
-The method's registration may declare it (`METHODS[name].space`); until every method does, the
-spaces below stand in. Ranges span the published value of each setting by one to two orders of
-magnitude on the side where the published setting failed on the Fashion-MNIST CNN.
+Every method declares its space in its registration (`space=` in unlearn/methods/); a declared
+space must cover the method's published defaults (`uncovered_defaults`, checked by a test over
+the registry), so a tuner can at least find what the paper ran.
 """
 
 from __future__ import annotations
@@ -15,42 +15,50 @@ from __future__ import annotations
 import inspect
 import math
 
+from unlearn import recipes
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, hyperparameters
 
 KINDS = ("log_float", "float", "int", "choice")
-
-FALLBACK_SPACES: dict[str, dict[str, tuple]] = {
-    "lipschitz_forgetting": {"sigma": ("log_float", 0.1, 2.0),
-                             "eta": ("log_float", 1e-6, 1e-2)},
-    "jit_zero_shot": {"sigma": ("log_float", 0.1, 2.0)},
-    "finetune": {"lr": ("log_float", 1e-3, 0.1), "epochs": ("int", 1, 5)},
-    "scrub": {"lr": ("log_float", 1e-5, 1e-2), "epochs": ("int", 1, 5),
-              "max_steps": ("int", 1, 3), "temperature": ("float", 1.0, 8.0)},
-    "ssd_tuning": {"dampening_constant": ("log_float", 0.05, 5.0),
-                   "selection_weighting": ("log_float", 1.0, 100.0)},
-    "blindspot": {"lr": ("log_float", 1e-5, 1e-3), "epochs": ("int", 1, 3),
-                  "temperature": ("float", 1.0, 4.0)},
-    "amnesiac": {"lr": ("log_float", 1e-5, 1e-3), "epochs": ("int", 1, 3)},
-    "UNSIR": {"lr": ("log_float", 1e-5, 1e-3), "noise_lr": ("log_float", 0.01, 1.0),
-              "impair_epochs": ("int", 1, 2), "repair_epochs": ("int", 1, 3)},
-    "emmn": {"lr": ("log_float", 1e-5, 1e-3), "noise_lr": ("log_float", 0.01, 1.0),
-             "epochs": ("int", 1, 4)},
-    "FisherForgetting": {"alpha": ("log_float", 1e-9, 1e-4)},
-    "gkt": {"student_max_lr": ("log_float", 0.01, 0.2), "threshold": ("log_float", 1e-3, 0.1),
-            "n_pseudo_batches": ("int", 20, 200)},
-}
+# Methods a tuner refuses: references, or a retrain whose space only bounds a user's choice.
+UNTUNED = ("baseline", "retrain", "retrain_reference")
 
 
 def search_space(method: str) -> dict[str, tuple]:
-    """The declared space of `method`: its registration's, else the fallback above."""
+    """The space declared in `method`'s registration."""
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    declared = getattr(METHODS[method], "space", None)
-    space = declared if declared else FALLBACK_SPACES.get(method)
+    space = METHODS[method].space
     if not space:
         raise UsageError(f"method {method!r} has no search space (nothing to tune)")
     return dict(space)
+
+
+def contains(entry: tuple, value) -> bool:
+    """Whether `value` lies in the space entry (bounds included)."""
+    if entry[0] == "choice":
+        return value in entry[1]
+    return isinstance(value, int | float) and entry[1] <= value <= entry[2]
+
+
+def uncovered_defaults(method: str) -> list[str]:
+    """The published defaults of `method` its declared space misses, one line each, over every
+    task it runs on and every (network, data set) with a recipe: the defaults a run resolves
+    from the declaration and the main files' tables (batch 128 for the loaders)."""
+    declared, space = METHODS[method], search_space(method)
+    missed = []
+    for task in sorted(declared.tasks):
+        table = hyperparameters.table_for(declared, hyperparameters.main_tables(task))
+        for net, dataset in recipes.EXPECTED_ORIGINAL:
+            try:
+                values = hyperparameters.resolve(declared, task, net, dataset, batch_size=128,
+                                                 table=table)
+            except UsageError:  # no default at all there (e.g. no table row): nothing to miss
+                continue
+            missed += [f"{task}/{net}/{dataset}: {name}={values[name]!r} outside {entry!r}"
+                       for name, entry in space.items()
+                       if name in values and not contains(entry, values[name])]
+    return missed
 
 
 def parse_override(text: str) -> tuple[str, tuple]:

@@ -10,6 +10,12 @@ tunes on are recorded in the study's user attributes at creation:
   stops; once its grace period has passed, Optuna marks it FAIL and queues its parameters again
   (RetryHeartbeatStaleTrialCallback), so the restarted study re-runs that point instead of
   losing or duplicating it;
+- the sampler is Optuna's TPE with a stated number of random start-up trials
+  (`Sampler.startup_trials`, Optuna's default 10) and a sampler seed, both recorded with the
+  study. Each trial's sampler is seeded with the seed plus the number of trials the study
+  already holds, so a resumed study or a second worker does not repeat the first one's draws;
+- the space searched now (it may have widened, unlearn/tuning/widening.py) lives in the
+  study's user attributes, so every worker draws from the same one;
 - a trial starts only while fewer than `budget` trials numbered before it are COMPLETE or
   RUNNING; a worker that loses that race marks its trial PRUNED ("over budget") without running
   the method, so parallel workers never push a study past its budget.
@@ -20,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import asdict, dataclass
 
 import optuna
 import sqlalchemy.exc
@@ -31,6 +38,25 @@ from unlearn.errors import UsageError
 log = logging.getLogger(__name__)
 
 LIVE = (TrialState.COMPLETE, TrialState.RUNNING)
+DEFAULT_STARTUP = 10  # Optuna's TPESampler default: random trials before TPE models the rest
+SPACE_ATTR = "searched_space"  # user attribute: the space trials draw from now
+WIDENINGS_ATTR = "widenings"  # user attribute: every bound moved so far
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Optuna's TPE as a study uses it: `startup_trials` random trials, then TPE, seeded."""
+
+    seed: int = 0
+    startup_trials: int = DEFAULT_STARTUP
+
+    def describe(self) -> dict:
+        return {"name": "TPESampler", **asdict(self)}
+
+    def for_trial(self, held: int) -> optuna.samplers.TPESampler:
+        """The sampler of the next trial of a study that holds `held` trials."""
+        return optuna.samplers.TPESampler(seed=self.seed + held,
+                                          n_startup_trials=self.startup_trials)
 
 
 def study_name(task: str, dataset: str, net: str, method: str) -> str:
@@ -77,20 +103,26 @@ def check_equal_budget(store: RDBStorage, name: str, group: str, budget: int) ->
 
 
 def open_study(store: RDBStorage, name: str, group: str, budget: int, setup: dict,
-               seed: int) -> optuna.Study:
-    """Create or resume the study, checking its budget and setup against the recorded ones."""
+               sampler: Sampler = Sampler(), space: dict | None = None) -> optuna.Study:
+    """Create or resume the study, checking its budget and setup against the recorded ones;
+    `space`: the declared search space, which a new study starts searching."""
     if budget < 1:
         raise UsageError(f"--trials must be at least 1, got {budget}")
+    if sampler.startup_trials < 0:
+        raise UsageError(f"--startup-trials must be at least 0, got {sampler.startup_trials}")
     check_equal_budget(store, name, group, budget)
+    setup = {**setup, "sampler": sampler.describe()}
     study = optuna.create_study(storage=store, study_name=name, direction="minimize",
-                                sampler=optuna.samplers.TPESampler(seed=seed),
-                                load_if_exists=True)
+                                sampler=sampler.for_trial(0), load_if_exists=True)
     attrs = study.user_attrs
     if not attrs:
         study.set_user_attr("group", group)
         study.set_user_attr("budget", budget)
-        study.set_user_attr("setup", setup)
+        study.set_user_attr(SPACE_ATTR, {k: list(v) for k, v in (space or {}).items()})
+        study.set_user_attr(WIDENINGS_ATTR, [])
+        study.set_user_attr("setup", setup)  # last: a study with its setup is complete
         return study
+    attrs = completed_attrs(study)
     if attrs.get("budget") != budget:
         raise UsageError(f"study {name} has a budget of {attrs.get('budget')} trials; "
                          f"asked for {budget} (a study's budget is fixed when it is created)")
@@ -100,6 +132,17 @@ def open_study(store: RDBStorage, name: str, group: str, budget: int, setup: dic
         raise UsageError(f"study {name} was created for another setup (differs in "
                          f"{', '.join(changed)}); use another --storage or study")
     return study
+
+
+def completed_attrs(study: optuna.Study, wait_s: float = 30.0) -> dict:
+    """The study's user attributes once its creator has written them all (a worker started
+    beside the creator may open the study between its writes)."""
+    deadline = time.monotonic() + wait_s
+    attrs = study.user_attrs
+    while "setup" not in attrs and time.monotonic() < deadline:
+        time.sleep(0.2)
+        attrs = study.user_attrs
+    return attrs
 
 
 def count(study: optuna.Study, states=(TrialState.COMPLETE,)) -> int:
@@ -112,9 +155,23 @@ def within_budget(study: optuna.Study, trial: optuna.Trial, budget: int) -> bool
     return len(ahead) < budget
 
 
-def run(study: optuna.Study, objective, budget: int) -> int:
+def searched_space(study: optuna.Study) -> dict:
+    """The space the study's trials draw from now (entries as tuples)."""
+    return {k: tuple(v) for k, v in study.user_attrs.get(SPACE_ATTR, {}).items()}
+
+
+def record_widening(study: optuna.Study, space: dict, events: list[dict], trial: int) -> None:
+    """Store the widened space and append its events (after `trial`) to the study's record."""
+    study.set_user_attr(SPACE_ATTR, {k: list(v) for k, v in space.items()})
+    done = study.user_attrs.get(WIDENINGS_ATTR, [])
+    study.set_user_attr(WIDENINGS_ATTR, [*done, *({**e, "after_trial": trial} for e in events)])
+
+
+def run(study: optuna.Study, objective, budget: int, sampler: Sampler = Sampler(),
+        after_trial=None) -> int:
     """Run trials until the study holds `budget` COMPLETE ones (or other workers hold the rest
-    of the budget in RUNNING trials); returns the number of COMPLETE trials."""
+    of the budget in RUNNING trials); returns the number of COMPLETE trials. `after_trial`:
+    Optuna's callback (study, frozen trial), run after each trial."""
     def guarded(trial: optuna.Trial) -> float:
         if not within_budget(study, trial, budget):
             trial.set_user_attr("over_budget", True)
@@ -127,7 +184,9 @@ def run(study: optuna.Study, objective, budget: int) -> int:
             optuna.storages.fail_stale_trials(study)
         if count(study, LIVE) >= budget:
             break
-        study.optimize(guarded, n_trials=1, gc_after_trial=False)
+        study.sampler = sampler.for_trial(len(study.get_trials(deepcopy=False)))
+        study.optimize(guarded, n_trials=1, gc_after_trial=False,
+                       callbacks=[after_trial] if after_trial else None)
     done = count(study)
     log.info("study %s: %d of %d trials complete", study.study_name, done, budget)
     return done
