@@ -29,7 +29,7 @@ from scripts.pool import add_pool_arguments, forget_sets
 from unlearn.methods import METHODS
 from unlearn.model_store import ModelStore
 from unlearn.pretraining import PretrainConfig, training_recipe
-from unlearn.recipes import REGIMES
+from unlearn.recipes import REGIMES, pretrain_epochs
 from unlearn.tasks import ENTRY_POINTS, RANDOM, SUB_CLASS
 
 
@@ -38,7 +38,9 @@ def original_path(net: str, dataset: str, classes: int, seed: int, regime: str,
     """Where the store keeps the original model of pretraining seed `seed` in `regime`."""
     config = PretrainConfig(net=net, dataset=dataset, num_classes=classes, seed=seed,
                             store=store, **REGIMES[regime])
-    return ModelStore(store).path_for(training_recipe(config, config.epochs))
+    # a regime without its own epoch count trains the published one, and the key holds it
+    epochs = config.epochs or pretrain_epochs(dataset, net)
+    return ModelStore(store).path_for(training_recipe(config, epochs))
 
 
 def class_flags(task: str, dataset: str, classes: int) -> list[str]:

@@ -70,14 +70,17 @@ def reference_retrain_epochs(dataset: str, net: str) -> tuple[int, list[int]]:
 REGIMES = {
     "published": {},
     "memorise": {"epochs": 100, "train_subset": 2000, "augment": False},
+    # what `make demo` trains: the published recipe at batch 128
+    "demo": {"batch_size": 128},
 }
 
 
 def regime_flags(regime: str) -> list[str]:
     """The pretrain_model.py flags of a regime."""
     settings = REGIMES[regime]
-    flags = [f for key in ("epochs", "train_subset") if key in settings
-             for f in (f"-{key}", str(settings[key]))]
+    names = {"epochs": "-epochs", "train_subset": "-train_subset", "batch_size": "-b"}
+    flags = [f for key, flag in names.items() if key in settings
+             for f in (flag, str(settings[key]))]
     return flags + (["-no_augment"] if settings.get("augment") is False else [])
 
 

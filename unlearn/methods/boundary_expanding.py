@@ -7,7 +7,7 @@ out into a class that is then removed: the shadow row is cut off and the model k
 original's number of outputs. Published settings: SGD lr 1e-5 with momentum 0.9; the shadow
 row is freshly initialised (here from a generator seeded by the run's seed).
 
-Differences from the published code (docs/deviations.md, D36): the number of fine-tuning steps
+Differences from the published code (docs/deviations.md, D28): the number of fine-tuning steps
 and the learning rate are chosen by the shared forget-only rule (unlearn/methods/forget_only.py)
 instead of 10 fixed epochs at lr 1e-5 (the rule starts at the published rate), measuring the
 model as it will be returned (the shadow output ignored); the model stays in eval mode.

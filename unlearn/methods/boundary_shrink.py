@@ -7,7 +7,7 @@ ranks highest at x' among the classes other than y. The model is then fine-tuned
 towards its neighbours. Published settings: bound 0.1 in [0, 1] pixel units (converted here
 to normalised units per channel), SGD lr 1e-5 with momentum 0.9.
 
-Differences from the published code (docs/deviations.md, D35): the neighbour is taken among
+Differences from the published code (docs/deviations.md, D27): the neighbour is taken among
 the other classes (the published code takes the adversarial prediction, which is the true
 label where the step fails to cross the boundary, and then trains the sample onto its own
 label); the number of fine-tuning steps and the learning rate are chosen by the shared

@@ -295,12 +295,17 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
     steps_per_check = max(1, round(steps_per_pass / rule.checks_per_pass))
     budget = max(1, math.ceil(rule.max_passes * steps_per_pass))
 
+    watched = torch.cat([held, measured]).unique()  # positions a check forwards, sorted
+    at = {int(p): i for i, p in enumerate(watched)}
+
     def check(learner: Learner, step: int) -> Check:
-        logits = _logits_of(learner.logits, x_all, device)
+        logits = _logits_of(learner.logits, x_all[watched], device)
+        on_held = logits[[at[int(p)] for p in held]]
+        on_measured = logits[[at[int(p)] for p in measured]]
         return Check(step, rule.lr_at(max(step - 1, 0), steps_per_check),
-                     metrics.accuracy(logits[measured], y_all[measured]),
-                     agreement(logits[held], reference[held], y_all[held]),
-                     spread(logits[held]) / max(reference_spread, 1e-12))
+                     metrics.accuracy(on_measured, y_all[measured]),
+                     agreement(on_held, reference[held], y_all[held]),
+                     spread(on_held) / max(reference_spread, 1e-12))
 
     def step_on(learner: Learner, batch: torch.Tensor, lr: float) -> float:
         return learner.step(x_all[batch].to(device), y_all[batch].to(device),
