@@ -306,3 +306,17 @@ def test_forget_count_outside_the_training_set(world, tmp_path, capsys, count):
 def test_forget_amount_both_or_neither(world, tmp_path, capsys, changes):
     assert_rejected(world, tmp_path, capsys, "random", changes,
                     mentions=("-forget_perc", "-forget_count"))
+
+
+@pytest.mark.parametrize("method, setting, mentions", [
+    ("distill_others", "lr=0", ("lr",)),
+    ("distill_others", "temperature=-1", ("temperature",)),
+    ("boundary_shrink", "bound=0", ("bound",)),
+    ("gradient_ascent", "max_passes=0", ("max_passes",)),
+    ("jit_anchored", "holdout=1.5", ("holdout",)),
+])
+def test_forget_only_settings_that_cannot_work(world, tmp_path, capsys, method, setting,
+                                               mentions):
+    """Refused before any data is loaded: exit 2, one line, nothing recorded."""
+    assert_rejected(world, tmp_path, capsys, "full", {"-method": method},
+                    extra=("-hp", setting), mentions=(method, *mentions))

@@ -196,3 +196,28 @@ def test_attack_table_shows_each_attack_beside_its_own_power(tmp_path):
 
     assert "attack_loss_auc" in study.metric_values(rows[0])
     assert "attack_loss_auc_original" not in study.metric_values(rows[0])
+
+
+def test_rows_are_ordered_by_what_each_method_reads_and_the_legend_says_so():
+    rows = [row("finetune", 0, 90, 1, 0.01, 5), row("jit_anchored", 0, 86, 5, 0.02, 9),
+            row("gkt", 0, 70, 0, 0.0, 99), row("retrain", 0, 90, 0, 0.01, 100),
+            row("distill_others", 0, 87, 6, 0.02, 3)]
+    text = report.markdown_table(rows, task="full_class")
+    order = [line.split(" | ")[0][2:] for line in text.splitlines()
+             if line.startswith("| ") and "---" not in line][1:]
+    assert order == ["retrain", "jit_anchored", "distill_others", "finetune", "gkt"]
+    assert ("Reads: forget only: jit_anchored, distill_others; retained data: finetune; "
+            "generated data: gkt.") in text
+
+
+def test_a_flagged_choice_is_listed_in_the_report(tmp_path):
+    chosen = {"flag": "guard", "outcome": "guard tripped",
+              "returned": "scan model (the replay tripped the guard)"}
+    rows = [row("retrain", 0, 90, 0, 0.01, 100),
+            row("jit_anchored", 0, 60, 5, 0.02, 9) | {"chosen": chosen},
+            row("distill_others", 0, 87, 6, 0.02, 3) | {"chosen": {"outcome": "ok"}}]
+    text, _ = report.write_report(rows, tmp_path, task="full_class", plots=False)
+    section = text.split("### Runs flagged by the forget-only rule (counted)")[1]
+    assert ("- full-class · jit_anchored, class Sneaker, seed 0: guard (guard tripped; "
+            "returned the scan model (the replay tripped the guard))") in section
+    assert "distill_others" not in section

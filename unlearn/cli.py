@@ -186,6 +186,9 @@ def method_hyperparameters(task: str, args, tables: dict, tuned: dict | None = N
                                      batch_size=args.b,
                                      table=hyperparameters.table_for(method, tables),
                                      overrides=overrides)
+    check_settings = getattr(method.fn, "check_settings", None)
+    if check_settings is not None:  # the method's own checks of its settings, before any data
+        check_settings(chosen)
     if method.name in ("lipschitz_forgetting", "jit_zero_shot", "jit_anchored"):  # JiT's checks
         JitOptions(sigma=chosen["sigma"], eta=chosen.get("eta", 1.0),
                    n_samples=chosen["n_samples"]).validate()

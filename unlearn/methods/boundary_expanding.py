@@ -24,7 +24,13 @@ from torch import nn
 
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
-from unlearn.methods.forget_only import Learner, SelectionRule, select_and_unlearn
+from unlearn.methods.forget_only import (
+    Learner,
+    SelectionRule,
+    checks_settings,
+    rule_from,
+    select_and_unlearn,
+)
 from unlearn.methods.registration import (
     FORGET,
     FULL_CLASS,
@@ -99,6 +105,15 @@ class ExpandLearner(Learner):
         return narrowed(self.narrow, self.model, self.num_classes)
 
 
+def check(values: dict) -> SelectionRule:
+    """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
+    if not 0 <= values["momentum"] < 1:
+        raise UsageError(f"boundary_expanding: momentum must lie in [0, 1), got "
+                         f"{values['momentum']}")
+    return rule_from("boundary_expanding", values)
+
+
+@checks_settings(check)
 @register_method(
     "boundary_expanding", data={FORGET}, tasks={FULL_CLASS, SUB_CLASS}, order=960,
     description="forget-only: fine-tune forget images into a shadow class, then remove it "
@@ -113,10 +128,8 @@ def boundary_expanding(
     guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: Boundary Expanding with its strength chosen by the forget-only rule."""
-    if not 0 <= momentum < 1:
-        raise UsageError(f"boundary_expanding: momentum must lie in [0, 1), got {momentum}")
-    rule = SelectionRule(lr=lr, lr_max=lr_max, lr_growth=lr_growth, holdout=holdout,
-                         max_passes=max_passes, guard=guard)
+    rule = check(dict(momentum=momentum, lr=lr, lr_max=lr_max, lr_growth=lr_growth,
+                      holdout=holdout, max_passes=max_passes, guard=guard))
     classifier_head(model, data.num_classes)  # refuse a model without one before any work
     return select_and_unlearn(
         model, data, device,

@@ -32,8 +32,10 @@ from unlearn.methods.base import MethodData
 from unlearn.methods.forget_only import (
     Learner,
     SelectionRule,
+    checks_settings,
     forward_logits,
     other_class_top,
+    rule_from,
     select_and_unlearn,
 )
 from unlearn.methods.registration import (
@@ -76,6 +78,17 @@ class ShrinkLearner(Learner):
         return nn.functional.cross_entropy(logits, neighbours)
 
 
+def check(values: dict) -> SelectionRule:
+    """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
+    bound, momentum = values["bound"], values["momentum"]
+    if not (math.isfinite(bound) and bound > 0):
+        raise UsageError(f"boundary_shrink: bound must be positive, got {bound}")
+    if not 0 <= momentum < 1:
+        raise UsageError(f"boundary_shrink: momentum must lie in [0, 1), got {momentum}")
+    return rule_from("boundary_shrink", values)
+
+
+@checks_settings(check)
 @register_method(
     "boundary_shrink", data={FORGET}, tasks={FULL_CLASS, SUB_CLASS}, order=950,
     description="forget-only: relabel forget images with their nearest wrong class and "
@@ -90,12 +103,8 @@ def boundary_shrink(
     max_passes: float = 2.5, guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: Boundary Shrink with its strength chosen by the forget-only rule."""
-    if not (math.isfinite(bound) and bound > 0):
-        raise UsageError(f"boundary_shrink: bound must be positive, got {bound}")
-    if not 0 <= momentum < 1:
-        raise UsageError(f"boundary_shrink: momentum must lie in [0, 1), got {momentum}")
-    rule = SelectionRule(lr=lr, lr_max=lr_max, lr_growth=lr_growth, holdout=holdout,
-                         max_passes=max_passes, guard=guard)
+    rule = check(dict(bound=bound, momentum=momentum, lr=lr, lr_max=lr_max,
+                      lr_growth=lr_growth, holdout=holdout, max_passes=max_passes, guard=guard))
     attack_model = copy.deepcopy(model).to(device).eval()  # the original, frozen
     for parameter in attack_model.parameters():
         parameter.requires_grad_(False)

@@ -22,7 +22,13 @@ from torch import nn
 
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
-from unlearn.methods.forget_only import Learner, SelectionRule, select_and_unlearn
+from unlearn.methods.forget_only import (
+    Learner,
+    SelectionRule,
+    checks_settings,
+    rule_from,
+    select_and_unlearn,
+)
 from unlearn.methods.jit_anchored import kl_to, other_class_log_probs
 from unlearn.methods.registration import (
     FORGET,
@@ -48,6 +54,17 @@ class OtherClassDistillation(Learner):
         return t * t * kl_to(targets, (logits / t).log_softmax(dim=1)) / len(y)
 
 
+def check(values: dict) -> SelectionRule:
+    """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
+    temperature, momentum = values["temperature"], values["momentum"]
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise UsageError(f"distill_others: temperature must be positive, got {temperature}")
+    if not 0 <= momentum < 1:
+        raise UsageError(f"distill_others: momentum must lie in [0, 1), got {momentum}")
+    return rule_from("distill_others", values)
+
+
+@checks_settings(check)
 @register_method(
     "distill_others", data={FORGET}, tasks={FULL_CLASS, SUB_CLASS}, order=930,
     description="forget-only: distil forget images to the original's other-class distribution",
@@ -61,12 +78,8 @@ def distill_others(
     max_passes: float = 2.5, guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: distil the forget images to their other-class targets (module docstring)."""
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise UsageError(f"distill_others: temperature must be positive, got {temperature}")
-    if not 0 <= momentum < 1:
-        raise UsageError(f"distill_others: momentum must lie in [0, 1), got {momentum}")
-    rule = SelectionRule(lr=lr, lr_max=lr_max, lr_growth=lr_growth, holdout=holdout,
-                         max_passes=max_passes, guard=guard)
+    rule = check(dict(temperature=temperature, momentum=momentum, lr=lr, lr_max=lr_max,
+                      lr_growth=lr_growth, holdout=holdout, max_passes=max_passes, guard=guard))
     return select_and_unlearn(
         model, data, device, lambda m: OtherClassDistillation(m, temperature, momentum), rule,
         batch_size=batch_size)

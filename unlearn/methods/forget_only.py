@@ -115,6 +115,28 @@ class SelectionRule:
         return min(self.lr_max, self.lr * self.lr_growth ** (step // steps_per_check))
 
 
+def rule_from(method: str, values: dict, rate: str = "lr") -> SelectionRule:
+    """The checked rule a forget-only method's hyperparameters describe. `rate` names its
+    learning rate: "lr" (lr, lr_max, lr_growth) or "eta" (JiT's eta_start, eta_max,
+    eta_growth)."""
+    start = values["eta_start"] if rate == "eta" else values["lr"]
+    rule = SelectionRule(lr=start, lr_max=values[f"{rate}_max"],
+                         lr_growth=values[f"{rate}_growth"], holdout=values["holdout"],
+                         max_passes=values["max_passes"], guard=values["guard"])
+    rule.check(method)
+    return rule
+
+
+def checks_settings(check: Callable[[dict], object]) -> Callable:
+    """Attach `check(values)` to a method function: the command line calls it with the run's
+    resolved hyperparameters before any data is loaded, so a setting that cannot work is
+    refused before any work (the method calls it again, for direct callers)."""
+    def attach(fn: Callable) -> Callable:
+        fn.check_settings = check
+        return fn
+    return attach
+
+
 class Learner:
     """One forget-only method's optimisation step, as the rule drives it.
 

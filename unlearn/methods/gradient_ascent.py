@@ -14,7 +14,13 @@ from torch import nn
 
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
-from unlearn.methods.forget_only import Learner, SelectionRule, select_and_unlearn
+from unlearn.methods.forget_only import (
+    Learner,
+    SelectionRule,
+    checks_settings,
+    rule_from,
+    select_and_unlearn,
+)
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 
@@ -25,6 +31,15 @@ class GradientAscent(Learner):
         return -nn.functional.cross_entropy(logits, y)
 
 
+def check(values: dict) -> SelectionRule:
+    """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
+    if not 0 <= values["momentum"] < 1:
+        raise UsageError(f"gradient_ascent: momentum must lie in [0, 1), got "
+                         f"{values['momentum']}")
+    return rule_from("gradient_ascent", values)
+
+
+@checks_settings(check)
 @register_method(
     "gradient_ascent", data={FORGET}, tasks=ALL_TASKS, order=940,
     description="forget-only: gradient ascent on the forget samples' loss (NegGrad without "
@@ -39,10 +54,8 @@ def gradient_ascent(
     guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: ascend the forget samples' loss until the rule stops it (module docstring)."""
-    if not 0 <= momentum < 1:
-        raise UsageError(f"gradient_ascent: momentum must lie in [0, 1), got {momentum}")
-    rule = SelectionRule(lr=lr, lr_max=lr_max, lr_growth=lr_growth, holdout=holdout,
-                         max_passes=max_passes, guard=guard)
+    rule = check(dict(momentum=momentum, lr=lr, lr_max=lr_max, lr_growth=lr_growth,
+                      holdout=holdout, max_passes=max_passes, guard=guard))
     return select_and_unlearn(model, data, device,
                               lambda m: GradientAscent(m, momentum=momentum), rule,
                               batch_size=batch_size)

@@ -29,7 +29,13 @@ from torch import nn
 from lipschitz import JitOptions, lipschitz_penalty, perturb, repetitions_per_forward
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
-from unlearn.methods.forget_only import Learner, SelectionRule, select_and_unlearn
+from unlearn.methods.forget_only import (
+    Learner,
+    SelectionRule,
+    checks_settings,
+    rule_from,
+    select_and_unlearn,
+)
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 
@@ -79,6 +85,17 @@ class AnchoredJit(Learner):
 # model tried; λη ≈ 1.2e-3 (λ 3 at η 4e-4) destroyed one, and a ramp that ran η on to 2e-4 at
 # λ 2 lost most of the other-class agreement before the slice was forgotten. Forgetting comes
 # from the number of steps, which the rule measures, not from a larger η.
+def check(values: dict) -> SelectionRule:
+    """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
+    anchor = values["anchor"]
+    if not (isinstance(anchor, int | float) and math.isfinite(anchor) and anchor >= 0):
+        raise UsageError(f"jit_anchored: the anchor weight must be >= 0, got {anchor}")
+    JitOptions(sigma=values["sigma"], eta=values["eta_start"],
+               n_samples=values["n_samples"]).validate()
+    return rule_from("jit_anchored", values, rate="eta")
+
+
+@checks_settings(check)
 @register_method(
     "jit_anchored", data={FORGET}, tasks=ALL_TASKS, order=920,
     description="JiT anchored to the original's other-class view; η scanned on a held-out slice",
@@ -92,11 +109,9 @@ def jit_anchored(
     holdout: float = 0.2, max_passes: float = 2.5, guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: anchored JiT with η chosen from the forget set alone (module docstring)."""
-    if not (math.isfinite(anchor) and anchor >= 0):
-        raise UsageError(f"jit_anchored: the anchor weight must be >= 0, got {anchor}")
-    JitOptions(sigma=sigma, eta=eta_start, n_samples=n_samples).validate()
-    rule = SelectionRule(lr=eta_start, lr_max=eta_max, lr_growth=eta_growth, holdout=holdout,
-                         max_passes=max_passes, guard=guard)
+    rule = check(dict(anchor=anchor, sigma=sigma, n_samples=n_samples, eta_start=eta_start,
+                      eta_max=eta_max, eta_growth=eta_growth, holdout=holdout,
+                      max_passes=max_passes, guard=guard))
 
     def learner(m: nn.Module) -> Learner:
         return AnchoredJit(m, sigma=sigma, n_samples=n_samples, anchor=anchor,
