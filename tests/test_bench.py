@@ -260,3 +260,19 @@ def test_bench_checkpoint_digest_runs(tmp_path):
     assert bench_checkpoint_digest.main(["--quick", "--json", str(out)]) == 0
     measured = json.loads(out.read_text())
     assert measured["net"] == "CNN" and len(measured["times"]["without"]) == 3
+
+
+def test_bench_forget_only_quick(tmp_path, fashion_dir):
+    """The forget-only cost benchmark runs every forget-only method through the entry point
+    and reports each ratio (a random-initialised CNN: the numbers mean nothing here)."""
+    from bench import bench_forget_only
+    from models.checkpoint import save_checkpoint
+    weights = tmp_path / "cnn.pth"
+    save_checkpoint(weights, cnn(), {"arch": "CNN", "num_classes": 10,
+                                     "dataset": "FashionMNIST"})
+    out = tmp_path / "numbers.json"
+    assert bench_forget_only.main(["--quick", "--weights", str(weights), "--data-dir",
+                                   fashion_dir, "--json", str(out)]) == 0
+    numbers = json.loads(out.read_text())
+    assert set(numbers["competitor_over_anchored"]) == set(bench_forget_only.COMPETITORS)
+    assert numbers["anchored_over_one_pass"] > 0
