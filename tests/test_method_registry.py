@@ -42,7 +42,7 @@ from unlearn.methods.registration import FORGET, FULL_CLASS, register_method
 
 
 @register_method(
-    "toy_forgetting", data={FORGET}, tasks={FULL_CLASS}, order=950,
+    "toy_forgetting", data={FORGET}, tasks={FULL_CLASS}, order=990,
     description="toy: scale every weight once per forget batch",
     defaults={"*/CNN": {"scale": 0.5}},
     space={"scale": ("float", 0.1, 1.0), "batch_size": ("int", 1, 64)},
@@ -73,9 +73,15 @@ def test_the_readme_method_table_is_the_declared_one():
 
 
 def test_report_order_and_task_lists_follow_the_declarations():
-    assert report.METHOD_ORDER == list(METHODS)
-    assert report.METHOD_ORDER[:2] == ["baseline", "retrain"]
-    assert report.METHOD_ORDER[-2:] == ["lipschitz_forgetting", "jit_zero_shot"]
+    # grouped by what each method reads, the declarations' order within a group
+    groups = ["reference", "forget only", "retained data", "generated data"]
+    assert report.METHOD_ORDER == sorted(METHODS, key=lambda m: groups.index(
+        report.METHOD_GROUPS[m]))
+    assert report.METHOD_ORDER[:4] == ["baseline", "retrain", "retrain_reference",
+                                       "lipschitz_forgetting"]
+    assert report.METHOD_ORDER[-2:] == ["emmn", "gkt"]
+    assert {m for m, g in report.METHOD_GROUPS.items() if g == "forget only"} == {
+        m for m, spec in METHODS.items() if spec.data == frozenset({FORGET})}
     assert methods_for("random") == [n for n, m in METHODS.items() if "random" in m.tasks]
     assert "gkt" in methods_for("full_class") and "gkt" not in methods_for("sub_class")
 
@@ -356,13 +362,13 @@ def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_pat
                               check=True).stdout
 
     assert output(sys.executable, "-m", "unlearn.methods", "list", "--task", "full_class"
-                  ).split()[-2:] == ["jit_zero_shot", "toy_forgetting"]
+                  ).split()[-2:] == ["boundary_expanding", "toy_forgetting"]
     assert "toy_forgetting" not in output(sys.executable, "-m", "unlearn.methods", "list", "--task",
                                           "random").split()
     assert "| `toy_forgetting` | forget | full |" in output(sys.executable, "-m", "unlearn.methods",
                                                            "table")
-    order = output(sys.executable, "-c",
-                   "from unlearn import report; print(report.METHOD_ORDER[-1])")
-    assert order.strip() == "toy_forgetting"
+    order = output(sys.executable, "-c", "from unlearn import report; print([m for m in "
+                   "report.METHOD_ORDER if report.METHOD_GROUPS[m] == 'forget only'][-1])")
+    assert order.strip() == "toy_forgetting"  # last of the forget-only group
     sweep = output("bash", "scripts/fashionmnist_fullclass_exps_cnn.sh", "cpu", "0")
     assert any("-method toy_forgetting" in line for line in sweep.splitlines())

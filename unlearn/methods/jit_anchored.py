@@ -100,7 +100,7 @@ def check(values: dict) -> SelectionRule:
     "jit_anchored", data={FORGET}, tasks=ALL_TASKS, order=920,
     description="JiT anchored to the original's other-class view; η scanned on a held-out slice",
     defaults={"*": {"batch_size": RUN_BATCH_SIZE}},
-    space={"sigma": ("log_float", 0.1, 2.0), "anchor": ("log_float", 0.1, 30.0)},
+    space={"sigma": ("log_float", 0.01, 2.0), "anchor": ("log_float", 0.1, 30.0)},
 )
 def jit_anchored(
     model: nn.Module, data: MethodData, device: torch.device, *,
