@@ -75,3 +75,23 @@ def test_zero_shot_choice_is_recorded_and_eta_is_refused(world, tmp_path, capsys
                      command(world, tmp_path / "x.jsonl", "jit_zero_shot", "-eta", "1e-4"),
                      capsys)
     assert refused.code == 2 and "chooses eta itself" in refused.err
+
+
+@pytest.mark.parametrize("method", ["jit_anchored", "distill_others"])
+def test_a_forget_only_choice_reaches_the_row(world, tmp_path, capsys, method):
+    """What the forget-only rule chose is in the recorded row, as the report reads it."""
+    results = tmp_path / "r.jsonl"
+    extra = ["-n_samples", "2"] if method == "jit_anchored" else []
+    outcome = invoke(forget_full_class_main.main,
+                     command(world, results, method, *extra, "-hp", "max_passes=0.5"), capsys)
+    assert outcome.code == 0, outcome.err
+    chosen = rows(results)[0]["chosen"]
+    assert chosen["target"] == pytest.approx(10.0)  # chance for ten classes
+    assert chosen["outcome"] in ("target reached", "target met by the original",
+                                 "budget spent", "guard tripped")
+    assert chosen["trajectory"][0][0] == 0 and chosen["trajectory"][-1][0] >= chosen["steps"]
+    assert chosen["reached"] or chosen["flag"]  # a missed target is never silent
+    if method == "jit_anchored":
+        refused = invoke(forget_full_class_main.main,
+                         command(world, tmp_path / "x.jsonl", method, "-eta", "1e-4"), capsys)
+        assert refused.code == 2 and "chooses eta itself" in refused.err
