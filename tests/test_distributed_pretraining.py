@@ -16,7 +16,7 @@ from unlearn import distributed, experiment
 
 # Two processes sum the same gradients in another order (gloo all-reduce of per-process
 # parts): float32 rounding differs, nothing else. Measured here: weights agree to 3e-8 after
-# 2 epochs, losses to 1e-7, accuracies exactly (the documented tolerance, README).
+# 2 epochs, losses to 1e-7, accuracies exactly (the documented tolerance, docs/scaling.md).
 WEIGHT_TOL = 1e-6
 LOSS_TOL = 1e-6
 

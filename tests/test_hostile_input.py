@@ -69,7 +69,7 @@ def test_a_diverging_method_records_a_failed_row(world, tmp_path, capsys, method
                      capsys)
     line = failed_at_work(outcome)
     assert "finite" in line
-    (row,) = rows(store)  # the README's way of finding failed runs finds it
+    (row,) = rows(store)  # docs/scaling.md's way of finding failed runs finds it
     assert row["status"] == "failed" and row["method"] == method
     assert "finite" in row["error"]
     assert store.read_bytes().endswith(b"\n")

@@ -1,4 +1,4 @@
-"""Fail before the work, lose nothing: one test per reliability promise the README lists.
+"""Fail before the work, lose nothing: one test per reliability promise docs/reliability.md lists.
 
 Unwritable outputs are refused before any data is read or epoch runs; Pins identity names work
 with -data_dir; a Pins folder too small for its train/test split is refused up front; an

@@ -226,7 +226,7 @@ def test_the_retrained_model_is_found_in_the_model_store(tmp_path, capsys):
 
 @pytest.mark.slow  # two tuning workers, each a process importing torch and Optuna
 def test_a_study_through_the_submitit_executor_is_shared_and_resumable(world, tmp_path):
-    """The README's tuning on SLURM: identical worker lines through `python -m unlearn.sweep
+    """docs/scaling.md's tuning on SLURM: identical worker lines through `python -m unlearn.sweep
     --executor ...` (here submitit's debug executor, the same code path without a cluster).
     Two workers share one 3-trial budget; submitting them again runs nothing more."""
     storage = f"sqlite:///{tmp_path / 'cluster.db'}"
