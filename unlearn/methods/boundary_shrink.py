@@ -100,7 +100,7 @@ def boundary_shrink(
     model: nn.Module, data: MethodData, device: torch.device, *,
     bound: float = 0.1, lr: float = 1e-5, lr_max: float = 1e-1, lr_growth: float = 1.5,
     momentum: float = 0.9, batch_size: int | None = None, holdout: float = 0.2,
-    max_passes: float = 2.5, guard: float = 0.5,
+    max_passes: float = 3.0, guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: Boundary Shrink with its strength chosen by the forget-only rule."""
     rule = check(dict(bound=bound, momentum=momentum, lr=lr, lr_max=lr_max,

@@ -75,7 +75,7 @@ def distill_others(
     model: nn.Module, data: MethodData, device: torch.device, *,
     temperature: float = 1.0, lr: float = 1e-5, lr_max: float = 1e-1, lr_growth: float = 1.5,
     momentum: float = 0.9, batch_size: int | None = None, holdout: float = 0.2,
-    max_passes: float = 2.5, guard: float = 0.5,
+    max_passes: float = 3.0, guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: distil the forget images to their other-class targets (module docstring)."""
     rule = check(dict(temperature=temperature, momentum=momentum, lr=lr, lr_max=lr_max,

@@ -14,13 +14,18 @@ method supplies one optimisation step; the rule decides how many steps, at what 
    destroys the next one). Stepping stops at the first check where the measure reaches the
    target (module `target_for`), where the collapse guard trips, where the loss turns
    non-finite, or when `max_passes` passes over the fit part are spent.
-3. Replay: from the original weights, exactly the same number of steps with exactly the same
-   learning rates, on the whole forget set (every forget sample is then unlearned, not just
-   the fit part). The step count of the returned model equals the measured one.
-4. The replayed model is checked with the same guard on the whole forget set; if it trips,
-   the measured model of step 2 is returned instead (it passed the guard on samples it never
-   saw). A guard trip, a divergence or a missed target is never silent: `chosen` says what
-   happened and which model came back, and the report flags it.
+3. Full class (the measure is the held-out slice): the returned model is the measured one,
+   the model after exactly the steps the rule counted. Its forgetting was measured on forget
+   samples it never stepped on, which is what a forget set's unseen images and the class's
+   test images will see; stepping again on the whole set would add unmeasured steps (plain
+   JiT's chosen η sat on a cliff, and 1.25× its steps went over it).
+   Random and sub-class (the measure is the fit part): the held-out slice's own forgetting was
+   not measured, so the rule replays exactly the same number of steps at exactly the same
+   learning rates from the original weights on the whole forget set, and checks the replay
+   with the same guard on the whole forget set; if it trips, the measured model is returned.
+4. A guard trip, a divergence or a missed target is never silent: `chosen` says what happened
+   and which model came back, and the report flags it. The returned model is always the last
+   one that passed every check (the original when none did).
 
 The collapse guard reads three forget-only signals on the held-out slice at every check:
 - other-class agreement: the fraction of samples whose most likely class *among the classes
@@ -60,6 +65,7 @@ log = logging.getLogger(__name__)
 # The tasks whose forgotten samples keep a label the model still predicts (a random sample's
 # class; a fine class's superclass).
 LABEL_KEPT = ("random", "sub_class")
+HELD_OUT, FIT_PART = "held-out forget slice", "fit part"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class SelectionRule:
     lr_max: float  # the ramp stops growing here
     lr_growth: float = 1.1  # factor per check
     holdout: float = 0.2  # fraction of the forget set held out from stepping
-    max_passes: float = 2.5  # step budget, in passes over the fit part
+    max_passes: float = 3.0  # step budget, in passes over the fit part
     checks_per_pass: int = 10  # checks of measure and guard per pass over the fit part
     guard: float = 0.5  # least other-class agreement a returned model keeps
     # points by which the measure may rise above its lowest value so far: the strength only
@@ -242,8 +248,8 @@ def target_for(task: str, num_classes: int, held_accuracy_noisy: Callable[[], fl
     on. Stood in for by noisy copies of the held-out slice: their accuracy under the original
     is the target, measured on the fit part (the samples the method stepped on)."""
     if task in LABEL_KEPT:
-        return Target(held_accuracy_noisy(), "fit part")
-    return Target(100.0 / num_classes, "held-out forget slice")
+        return Target(held_accuracy_noisy(), FIT_PART)
+    return Target(100.0 / num_classes, HELD_OUT)
 
 
 @dataclass
@@ -310,7 +316,7 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
     noisy = noisy_copies(x_all[held], noise_sigma, data.seed, data.valid_range)
     target = target_for(data.task, data.num_classes, lambda: metrics.accuracy(
         _logits_of(original_logits, noisy, device), y_all[held]))
-    measured = held if target.measure == "held-out forget slice" else fit
+    measured = held if target.measure == HELD_OUT else fit
     reference_spread = spread(reference[held])
 
     steps_per_pass = math.ceil(len(fit) / batch_size)
@@ -332,6 +338,12 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
     def step_on(learner: Learner, batch: torch.Tensor, lr: float) -> float:
         return learner.step(x_all[batch].to(device), y_all[batch].to(device),
                             reference[batch].to(device), lr)
+
+    def guard_check(learner: Learner) -> Check:
+        """The guard's signals on the whole forget set (the returned model's record)."""
+        logits = _logits_of(learner.logits, x_all, device)
+        return Check(steps, math.nan, math.nan, agreement(logits, reference, y_all),
+                     spread(logits) / max(spread(reference), 1e-12))
 
     learner = make_learner(model)
     trajectory = [check(learner, 0)]
@@ -371,27 +383,23 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
         "outcome": outcome, "guard": rule.guard,
         "trajectory": [[c.step, c.lr, c.measure, c.agreement, c.spread] for c in trajectory],
     }
-    model.load_state_dict(original_state)
-    replayed = make_learner(model)
-    replay_diverged = False
-    if steps:
-        batches = _batches(torch.arange(count), batch_size, data.seed)
-        for step in range(steps):
-            if not math.isfinite(step_on(replayed, next(batches),
-                                         rule.lr_at(step, steps_per_check))):
-                replay_diverged = True
-                break
-    final = _logits_of(replayed.logits, x_all, device)
-    final_check = Check(steps, chosen["lr_last"], math.nan, agreement(final, reference, y_all),
-                        spread(final) / max(spread(reference), 1e-12))
-    chosen["agreement_final"], chosen["spread_final"] = final_check.agreement, final_check.spread
-    if replay_diverged or tripped(final_check, [], rule):
-        replayed.model.load_state_dict(safe_state)
-        chosen["returned"] = (f"scan model (the replay "
-                              f"{'diverged' if replay_diverged else 'tripped the guard'})")
-        chosen["flag"] = "diverged" if replay_diverged else "guard"
+    if target.measure == HELD_OUT:
+        learner.model.load_state_dict(safe_state)  # the last model that passed every check
+        returned = learner
+        chosen["returned"] = "measured model"
     else:
-        chosen["returned"] = "replay on the whole forget set"
+        returned = replay(model, original_state, make_learner, steps, step_on, rule,
+                          steps_per_check, _batches(torch.arange(count), batch_size, data.seed))
+        if returned is None or tripped(guard_check(returned), [], rule):
+            learner.model.load_state_dict(safe_state)
+            chosen["returned"] = (f"measured model (the replay "
+                                  f"{'diverged' if returned is None else 'tripped the guard'})")
+            chosen["flag"] = "diverged" if returned is None else "guard"
+            returned = learner
+        else:
+            chosen["returned"] = "replay on the whole forget set"
+    final = guard_check(returned)
+    chosen["agreement_final"], chosen["spread_final"] = final.agreement, final.spread
     if outcome in ("guard tripped", "diverged"):
         chosen["flag"] = "guard" if outcome == "guard tripped" else "diverged"
     elif not chosen["reached"]:
@@ -399,5 +407,18 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
     data.extras["chosen"] = chosen
     log.info("%s: %s after %d steps (%s); returned the %s", data.method, outcome, steps,
              f"lr {chosen['lr_last']:.3g}" if steps else "no step", chosen["returned"])
-    return replayed.result()
+    return returned.result()
+
+
+def replay(model: nn.Module, original_state: dict, make_learner: Callable, steps: int,
+           step_on: Callable, rule: SelectionRule, steps_per_check: int,
+           batches: Iterator[torch.Tensor]) -> Learner | None:
+    """`steps` steps at the scan's learning rates from the original weights over `batches`
+    (the whole forget set); None if a step turns non-finite."""
+    model.load_state_dict(original_state)
+    replayed = make_learner(model)
+    for step in range(steps):
+        if not math.isfinite(step_on(replayed, next(batches), rule.lr_at(step, steps_per_check))):
+            return None
+    return replayed
 

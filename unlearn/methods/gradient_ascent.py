@@ -50,7 +50,7 @@ def check(values: dict) -> SelectionRule:
 def gradient_ascent(
     model: nn.Module, data: MethodData, device: torch.device, *,
     lr: float = 1e-5, lr_max: float = 1e-1, lr_growth: float = 1.5, momentum: float = 0.9,
-    batch_size: int | None = None, holdout: float = 0.2, max_passes: float = 2.5,
+    batch_size: int | None = None, holdout: float = 0.2, max_passes: float = 3.0,
     guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: ascend the forget samples' loss until the rule stops it (module docstring)."""

@@ -106,7 +106,7 @@ def jit_anchored(
     model: nn.Module, data: MethodData, device: torch.device, *,
     sigma: float, n_samples: int = 25, anchor: float = 1.0, batch_size: int | None = None,
     eta_start: float = 1e-4, eta_max: float = 3e-4, eta_growth: float = 1.05,
-    holdout: float = 0.2, max_passes: float = 2.5, guard: float = 0.5,
+    holdout: float = 0.2, max_passes: float = 3.0, guard: float = 0.5,
 ) -> nn.Module:
     """Zero-shot: anchored JiT with η chosen from the forget set alone (module docstring)."""
     rule = check(dict(anchor=anchor, sigma=sigma, n_samples=n_samples, eta_start=eta_start,
