@@ -42,6 +42,7 @@ from unlearn import (
     report,
     results,
     sweep,
+    sweep_runner,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,8 +309,8 @@ def test_a_claimed_run_is_skipped_and_records_nothing(world, tmp_path, capsys):
         {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
     outcome = invoke(forget_full_class_main.main, full(world, store, "-skip_done"), capsys)
     assert outcome.code == 0, outcome.err
-    assert experiment.CLAIMED_MARKER == sweep.CLAIMED_MARKER
-    assert sweep.CLAIMED_MARKER in outcome.err and file_state(store) is None
+    assert experiment.CLAIMED_MARKER == sweep_runner.CLAIMED_MARKER
+    assert sweep_runner.CLAIMED_MARKER in outcome.err and file_state(store) is None
 
 
 @pytest.mark.slow  # two sweeps, four entry-point processes

@@ -20,7 +20,7 @@ import forget_random_main
 import forget_sub_class_main
 import pretrain_model
 from scripts import sweep_grid
-from unlearn import cli, results, sweep
+from unlearn import cli, results, sweep, sweep_runner
 from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -364,12 +364,12 @@ def test_devices_jobs_and_labels():
             sweep.parse_devices(bad, 1)
     argv = shlex.split("python forget_full_class_main.py -method scrub "
                        "-forget_class 'Ankle boot' -seed 2")
-    assert sweep.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
+    assert sweep_runner.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
     random = shlex.split("py forget_random_main.py -forget_count 9 -forget_seed 1 -method scrub "
                          "-seed 2")
-    assert sweep.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
-    assert sweep.with_skip_done(argv)[-1] == "-skip_done"
-    assert sweep.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
+    assert sweep_runner.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
+    assert sweep_runner.with_skip_done(argv)[-1] == "-skip_done"
+    assert sweep_runner.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
     assert sweep.read_commands(["# c", "", "a 'b c'"]) == [["a", "b c"]]
 
 

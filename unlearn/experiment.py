@@ -10,12 +10,10 @@ import functools
 import hashlib
 import json
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import datasets
@@ -27,7 +25,9 @@ from unlearn import (
     closeness,
     original_model,
     preflight,
+    pretraining,
     results,
+    run_outputs,
     stable_keys,
     study_layout,
     tasks,
@@ -35,6 +35,7 @@ from unlearn import (
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods import MethodData, get_method
+from unlearn.seeding import seed_everything
 from unlearn.versioning import code_version
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,6 @@ def forget_seed(config: RunConfig) -> int:
     """The seed the random forget set is drawn with: -forget_seed, else the run's seed (as
     published). Apart from it, J unlearning seeds can share one forget set."""
     return config.seed if config.forget_seed is None else config.forget_seed
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every generator the published code seeds (torch, numpy, Python's random)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
 
 
 # What run logs when -skip_done finds the run claimed by another live process (unlearn/sweep.py
@@ -186,8 +180,6 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
              len(split.forget_train), len(split.forget_test), description)
     if config.closeness_retrains:  # the store's retrained models of this cell, never trained
-        from unlearn import pretraining
-
         retrained_paths += tuple(str(p) for p in pretraining.stored_retrains(
             pretraining.original_recipe(meta, config.weight_path), config.task,
             forget, config.closeness_retrains, config.store, config.data_dir))
@@ -256,10 +248,6 @@ def stored_retrain(config: RunConfig, meta: dict, forget) -> str:
     """The retrained model of this run's cell (`forget`: its forget set as
     pretraining.retrain_config takes it) from the model store, trained there first if no run
     has needed it yet; the retrain method then only loads it."""
-    from unlearn import (
-        pretraining,  # pretraining reuses this module's seeding; imported when needed
-    )
-
     original = pretraining.original_recipe(meta, config.weight_path)
     retrain = pretraining.retrain_config(original, config.task, forget, config.retrain_index,
                                          config.store, config.data_dir, config.gpu)
@@ -368,8 +356,6 @@ def original_attack_outputs(original: torch.nn.Module, device, *, task: str, see
 def write_outputs(config: RunConfig, row: dict, split, train_set, test_set, subset,
                  logits: dict):
     """Write the run's per-example outputs (unlearn/run_outputs.py) under its run key."""
-    from unlearn import run_outputs
-
     members, nonmembers = logits["members"], logits["nonmembers"]
     forget = split.forget_train[members]
     about = {key: row[key] for key in ("task", "dataset", "net", "method", "forget", "seed",
