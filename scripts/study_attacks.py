@@ -25,6 +25,7 @@ from pathlib import Path
 from unlearn import preflight, results, tasks
 from unlearn.attacks.lira import VARIANCES
 from unlearn.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
+from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
 from unlearn.study_attacks import TPRS, Pools, Result, study_attacks, summarise
 
@@ -160,8 +161,6 @@ def write(args) -> int:
     pools = Pools(size=args.pool_size, heldout=args.heldout, fq_models=args.fq_models,
                   variance=args.variance, verdict=not args.no_verdict)
     pools.check()  # before any model is read
-    from unlearn.devices import resolve_device
-
     found = study_attacks(results.read_rows(args.rows), store=args.store, outputs=args.outputs,
                           data_dir=args.data_dir, device=resolve_device(args.gpu),
                           pools=pools)

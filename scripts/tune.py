@@ -26,8 +26,10 @@ import logging
 import sys
 
 import datasets
+from models.checkpoint import load_checkpoint
 from unlearn.cli import Parser
 from unlearn.errors import UsageError
+from unlearn.pretraining import original_recipe, stored_retrains
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup
 from unlearn.tuning.run_tuning import (
@@ -112,8 +114,6 @@ def stored_retrain(args, weights: str, forget) -> str:
     tuning forget set when the original trained on a subset (validation then lies outside it)."""
     if args.store is None:
         raise UsageError("give --retrained PATH, or --store DIR holding the retrained models")
-    from models.checkpoint import load_checkpoint
-    from unlearn.pretraining import original_recipe, stored_retrains
     _, meta = load_checkpoint(weights)
     recipe = original_recipe(meta, weights)
     if args.task == "random" and recipe.train_subset is None:

@@ -44,6 +44,7 @@ from unlearn import (
 )
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods.registration import method_groups, method_order
+from unlearn.tuning.table import AGAINST_BOUND
 
 # Table order: references first, JiT last (as in the paper's tables), as each method's
 # declaration orders it (`order=` of @register_method in unlearn/methods/).
@@ -188,8 +189,6 @@ def split_variants(method: str, runs: list[dict]) -> list[MethodRow]:
     with tuned hyperparameters (-tuned) form one row "<method> [tuned]" of their own, whatever
     values the tuning chose (it may choose per original model); "[tuned, against a bound]"
     when a tuned value was chosen against a bound of its searched space."""
-    from unlearn.tuning.table import AGAINST_BOUND
-
     tuned = [r for r in runs if (r.get("config") or {}).get("tuned_from")]
     plain = [r for r in runs if not (r.get("config") or {}).get("tuned_from")]
     rows = _by_settings(method, plain) if plain else []
