@@ -377,17 +377,22 @@ def test_runner_goes_on_after_failures_and_summarizes_them(tmp_path):
     commands = [[sys.executable, "-c", "import sys; print('error: bad input', file=sys.stderr);"
                                        " sys.exit(2)"],
                 [sys.executable, "-c", "raise RuntimeError('boom')"],
+                [sys.executable, "-c", "import sys; sys.exit(3)"],  # skipped
+                [sys.executable, "-c", "import sys; sys.exit(4)"],  # claimed elsewhere
+                # the English of a skip no longer counts: the exit code does
                 [sys.executable, "-c", "import sys; print('already recorded in r.jsonl; "
                                        "skipped', file=sys.stderr)"],
                 [sys.executable, "-c", "print('fine')"]]
     outcomes, log_dir = sweep.run_sweep(commands, ["cpu"], tmp_path, skip_done=False,
                                         out=io.StringIO())
-    assert [o.status for o in outcomes] == ["failed", "failed", "skipped", "done"]
-    assert [o.returncode for o in outcomes] == [2, 1, 0, 0]
+    assert [o.status for o in outcomes] == ["failed", "failed", "skipped", "claimed elsewhere",
+                                            "done", "done"]
+    assert [o.returncode for o in outcomes] == [2, 1, 3, 4, 0, 0]
     text = sweep.summary(outcomes, 1.0, log_dir)
-    assert "1 done, 1 skipped (already recorded), 2 failed" in text
+    assert ("6 jobs: 2 done, 1 skipped (already recorded), 2 failed, 1 run by another sweep"
+            in text)
     assert "error: bad input" in text and "RuntimeError: boom" in text
-    assert "fine" in outcomes[3].log.read_text()
+    assert "fine" in outcomes[5].log.read_text()
 
 
 def test_one_job_per_gpu_at_a_time(tmp_path):

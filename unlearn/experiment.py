@@ -85,14 +85,23 @@ def forget_seed(config: RunConfig) -> int:
     return config.seed if config.forget_seed is None else config.forget_seed
 
 
-# What run logs when -skip_done finds the run claimed by another live process (unlearn/sweep.py
-# reads it).
-CLAIMED_MARKER = "is being run by another process"
+# How a run ended without an error (run_with_status); the entry points turn the last two into
+# their exit codes (unlearn/exit_codes.py).
+DONE, SKIPPED, CLAIMED = "done", "skipped", "claimed elsewhere"
 
 
 def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         strict_checkpoint: bool = False) -> dict | None:
-    """Run one unlearning experiment and append its result row; returns the row.
+    """Run one unlearning experiment and append its result row; returns the row (None: the
+    run is claimed by another live process). See run_with_status."""
+    return run_with_status(config, retrained_paths=retrained_paths,
+                           strict_checkpoint=strict_checkpoint)[1]
+
+
+def run_with_status(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
+                    strict_checkpoint: bool = False) -> tuple[str, dict | None]:
+    """Run one unlearning experiment and append its result row; returns (DONE, the row),
+    (SKIPPED, the recorded row) or (CLAIMED, None).
 
     retrained_paths: checkpoints of models retrained without this run's forget set (from the
     model store); the evaluation then also measures how close the model's outputs are to
@@ -102,7 +111,8 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     (unlearn/preflight.py). A run that fails after it has started (an error inside the method
     or the evaluation) is recorded as a row with status "failed" and its error, then the error
     is raised again. With `skip_done` the run is claimed first (unlearn/claims.py): a run
-    recorded already returns its row, one claimed by another live process returns None.
+    recorded already is SKIPPED, one claimed by another live process CLAIMED; without it the
+    run is always DONE.
     `strict_checkpoint` refuses an original model that falls short of its recipe
     (unlearn/original_model.py).
     """
@@ -133,14 +143,14 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         claim, holder = claims.try_claim(config.results_path, key, is_done)
         if done:
             log.info("already recorded in %s (config %s); skipped", config.results_path, key)
-            return done[-1]
+            return SKIPPED, done[-1]
         if holder is not None:
-            log.info("this run %s (pid %s on %s, claim in %s); skipped", CLAIMED_MARKER,
-                     holder.get("pid"), holder.get("host"),
+            log.info("this run is being run by another process (pid %s on %s, claim in %s); "
+                     "skipped", holder.get("pid"), holder.get("host"),
                      claims.claims_folder(config.results_path))
-            return None
+            return CLAIMED, None
     try:
-        return _run(config, method, checkpoint, tuple(retrained_paths), strict_checkpoint)
+        return DONE, _run(config, method, checkpoint, tuple(retrained_paths), strict_checkpoint)
     except UsageError:
         raise
     except Exception as error:

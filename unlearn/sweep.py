@@ -11,8 +11,10 @@ lists every failure with its command, last stderr line and log, and the exit cod
 (130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
 job's output goes to its own log file. With -skip_done each run is claimed before it starts
 (unlearn/claims.py), so two identical sweeps started together do every run once: a run claimed by
-the other sweep counts as "claimed elsewhere". The log folder and every `-results` file of the
-commands are checked for writing before the first job starts (unlearn/preflight.py).
+the other sweep counts as "claimed elsewhere". A run's exit code says how it ended (0 done,
+3 skipped, 4 claimed elsewhere, any other failed: unlearn/exit_codes.py). The log folder and
+every `-results` file of the commands are checked for writing before the first job starts
+(unlearn/preflight.py).
 
 `--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
 same runs as a SLURM job array through submitit instead (unlearn/cluster.py); every run inside a job
@@ -37,9 +39,9 @@ from typing import TextIO
 
 from unlearn import cluster, preflight
 from unlearn.errors import UsageError
+from unlearn.exit_codes import INTERRUPTED
 from unlearn.sweep_runner import (
     CPU,
-    INTERRUPTED,
     Outcome,
     Pool,
     Runner,

@@ -2,7 +2,9 @@
 
 Shared by the local sweep (unlearn/sweep.py runs `Runner` on a pool of device slots) and the
 SLURM one (unlearn/cluster.py runs the same `Runner` inside each job), so skipping, claims,
-failure records and logs are the same on both.
+failure records and logs are the same on both. A run's outcome comes from its exit code
+(unlearn/exit_codes.py): 0 done, 3 skipped, 4 claimed elsewhere, 130 or SIGINT not run (it
+was interrupted), any other failed.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
 
-# What experiment.run logs when -skip_done finds the run already recorded.
-SKIPPED_MARKER = "already recorded in"
-# What experiment.run logs when -skip_done finds the run claimed by another live process.
-CLAIMED_MARKER = "is being run by another process"
+from unlearn import exit_codes
+from unlearn.exit_codes import INTERRUPTED
+
 SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
 CPU = "cpu"
 INHERIT = "inherit"  # inside a SLURM job: keep the GPUs the job was given
-INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
 KILL_AFTER_S = 30.0  # grace time of interrupted jobs before they are killed
+# The exit codes of a run that ended without an error, and the status each gives it.
+DONE_STATUS = {exit_codes.OK: "done", exit_codes.SKIPPED: "skipped",
+               exit_codes.CLAIMED: "claimed elsewhere"}
 
 
 @dataclass
@@ -122,7 +125,7 @@ class Runner:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.label)[:80].strip("-")
         log = self.log_dir / f"{job.index:04d}_{name}.log"
         started = time.perf_counter()
-        last_error, skipped, claimed = "", False, False
+        last_error = ""
         with open(log, "ab", buffering=0) as handle:
             handle.write(f"$ {shlex.join(job.argv)}\n# device: {device}\n".encode())
             with self.lock:  # so an interrupt either sees this process or stops it starting
@@ -138,21 +141,18 @@ class Runner:
                                    device)
                 self.live[job.index] = process
             # stdout goes straight to the log; stderr passes through here to find the last
-            # error line and the skip message. Both append to the same file (O_APPEND).
+            # error line. Both append to the same file (O_APPEND).
             for raw in process.stderr:
                 handle.write(raw)
                 text = raw.decode(errors="replace").replace("\r", "\n").strip()
                 if text:
                     last_error = text.splitlines()[-1].strip()
-                    skipped = skipped or SKIPPED_MARKER in text
-                    claimed = claimed or CLAIMED_MARKER in text
             returncode = process.wait()
             with self.lock:
                 self.live.pop(job.index, None)
         seconds = time.perf_counter() - started
-        if returncode == 0:
-            status = "skipped" if skipped else "claimed elsewhere" if claimed else "done"
-            return Outcome(job, status, 0, seconds, "", log, device)
+        if returncode in DONE_STATUS:
+            return Outcome(job, DONE_STATUS[returncode], returncode, seconds, "", log, device)
         # Ctrl-C reaches the whole process group: a job that died of SIGINT was interrupted,
         # even if it ended before this runner saw the signal. It recorded nothing.
         interrupted = self.stop.is_set() or returncode in (-signal.SIGINT, INTERRUPTED)
