@@ -29,6 +29,7 @@ import datasets
 from models.checkpoint import load_checkpoint
 from unlearn.cli import Parser
 from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 from unlearn.pretraining import original_recipe, stored_retrains
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup
@@ -175,15 +176,12 @@ def request_from(args) -> TuningRequest:
                                                else args.reported_class))
 
 
+@guarded
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     args = build_parser().parse_args(argv)
-    try:
-        summary = tune(request_from(args))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = tune(request_from(args))
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

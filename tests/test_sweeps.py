@@ -21,6 +21,7 @@ import forget_sub_class_main
 import pretrain_model
 from scripts import sweep_grid
 from unlearn import cli, results, sweep, sweep_runner
+from unlearn.errors import UsageError
 from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -360,7 +361,7 @@ def test_devices_jobs_and_labels():
     assert sweep.parse_devices("cpu", 3) == ["cpu"] * 3
     assert sweep.parse_devices(None, 1) == ["cpu"]
     for bad in ("gpu0", "0,,1"):
-        with pytest.raises(ValueError):
+        with pytest.raises(UsageError, match="--gpus takes CUDA device indices"):
             sweep.parse_devices(bad, 1)
     argv = shlex.split("python forget_full_class_main.py -method scrub "
                        "-forget_class 'Ankle boot' -seed 2")

@@ -8,6 +8,7 @@ accepted too. Flags the published code accepts but never uses (`-warm`, `-lr`, `
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -16,8 +17,8 @@ from pathlib import Path
 import datasets
 from lipschitz import JitOptions
 from models import MODELS
-from unlearn import disk, exit_codes
-from unlearn.errors import DivergedError, UsageError, WriteFailedError
+from unlearn import exit_codes
+from unlearn.errors import UsageError
 from unlearn.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.model_store import store_root
@@ -290,30 +291,9 @@ PRETRAIN_RESUME_HINT = ("the checkpoint holds every finished epoch; run the same
                         "-resume to continue")
 
 
-def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGET_RESUME_HINT
-            ) -> Callable[[list[str] | None], int]:
-    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a failure
-    during the work (a diverged method or training, an output that could not be written, a
-    full disk) one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
-    130 (unlearn/exit_codes.py)."""
-    def wrapper(argv: list[str] | None = None) -> int:
-        try:
-            return main(argv)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return exit_codes.BAD_INPUT
-        except (DivergedError, WriteFailedError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return exit_codes.FAILED
-        except OSError as error:
-            if not disk.is_full(error):
-                raise
-            print(f"error: {disk.describe(error)}; {resume_hint}", file=sys.stderr)
-            return exit_codes.FAILED
-        except KeyboardInterrupt:
-            print(f"interrupted: {resume_hint}", file=sys.stderr)
-            return exit_codes.INTERRUPTED
-    return wrapper
+# The entry points' error guard (unlearn/exit_codes.py), with the forgetting runs' resume hint:
+# bad input one line and exit code 2, a failure during the work 1, Ctrl-C 130.
+guarded = functools.partial(exit_codes.guarded, resume_hint=FORGET_RESUME_HINT)
 
 
 def forget_main(task: str, argv: list[str] | None, *, default_batch: int, default_seed: int,

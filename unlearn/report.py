@@ -42,7 +42,8 @@ from unlearn import (
     study_report,
     tasks,
 )
-from unlearn.errors import UsageError, WriteFailedError
+from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 from unlearn.methods.registration import method_groups, method_order
 from unlearn.tuning.table import AGAINST_BOUND
 
@@ -632,17 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry(argv: list[str] | None = None) -> int:
-    """`main` as a command: bad input one line and exit code 2, like the entry points; an
-    output that could not be written (a full disk) one line and exit code 1."""
-    try:
-        return main(argv)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except WriteFailedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+# `main` as a command: bad input one line and exit code 2, like the entry points; an output
+# that could not be written (a full disk) one line and exit code 1.
+entry = guarded(main)
 
 
 if __name__ == "__main__":

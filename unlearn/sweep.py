@@ -39,7 +39,7 @@ from typing import TextIO
 
 from unlearn import cluster, preflight
 from unlearn.errors import UsageError
-from unlearn.exit_codes import INTERRUPTED
+from unlearn.exit_codes import INTERRUPTED, guarded
 from unlearn.sweep_runner import (
     CPU,
     Outcome,
@@ -65,11 +65,11 @@ def parse_devices(gpus: str | None, jobs: int) -> list[str]:
     """Slots to run on: the listed CUDA devices (one job each), or `jobs` CPU slots."""
     if gpus is None or gpus.strip().lower() in ("", CPU):
         if jobs < 1:
-            raise ValueError(f"--jobs must be at least 1, got {jobs}")
+            raise UsageError(f"--jobs must be at least 1, got {jobs}")
         return [CPU] * jobs
     devices = [d.strip() for d in gpus.split(",")]
     if not all(re.fullmatch(r"\d+", d) for d in devices):
-        raise ValueError(f"--gpus takes CUDA device indices like 0,1,2,3 or 'cpu', got {gpus!r}")
+        raise UsageError(f"--gpus takes CUDA device indices like 0,1,2,3 or 'cpu', got {gpus!r}")
     return devices
 
 
@@ -152,6 +152,10 @@ def check_outputs(commands: list[list[str]], log_root: Path) -> None:
             preflight.writable_file(store, "results file")
 
 
+# What Ctrl-C before the first job says (once jobs run, the summary says it).
+RESUME_HINT = "the same command again resumes (recorded runs are skipped)"
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -174,27 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded(resume_hint=RESUME_HINT)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        devices = parse_devices(args.gpus, args.jobs)
-        options = cluster.options_from_args(args)
-        if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
-            raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
-                             "job's resources come from --gpus-per-job and --cpus-per-job")
-    except (ValueError, UsageError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    devices = parse_devices(args.gpus, args.jobs)
+    options = cluster.options_from_args(args)
+    if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
+        raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
+                         "job's resources come from --gpus-per-job and --cpus-per-job")
     if args.commands == "-":
         commands = read_commands(sys.stdin)
     elif Path(args.commands).is_file():
         commands = read_commands(Path(args.commands).read_text().splitlines())
     else:
-        print(f"error: command file not found: {args.commands}", file=sys.stderr)
-        return 2
+        raise UsageError(f"command file not found: {args.commands}")
     if not commands:
-        print("error: no commands to run", file=sys.stderr)
-        return 2
+        raise UsageError("no commands to run")
     return run_and_summarize(commands, devices, Path(args.log_dir), skip_done=args.skip_done,
                              options=options, assume_shared=args.assume_shared)
 
@@ -202,14 +201,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: Path, *,
                       skip_done: bool = True, options=None, assume_shared: bool = False) -> int:
     """Check where the runs write, run the sweep, print its summary; the exit code: 0, 1
-    (failures), 2 (an output that cannot be written) or 130 (interrupted)."""
-    try:
-        check_outputs(commands, log_root)
-        if options is not None and options.executor == cluster.SLURM and not assume_shared:
-            cluster.check_shared_paths(commands, str(log_root))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    (failures) or 130 (interrupted). An output that cannot be written is a UsageError, before
+    any job starts (the commands' guard makes it exit code 2)."""
+    check_outputs(commands, log_root)
+    if options is not None and options.executor == cluster.SLURM and not assume_shared:
+        cluster.check_shared_paths(commands, str(log_root))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
     if options is None or options.executor == cluster.LOCAL:
