@@ -14,7 +14,7 @@ Two forms (deviations D1, D2 and D3, docs/deviations.md):
 * Default (`JitOptions(...)`): the paper's Algorithm 1. Gradients are cleared every step, the
   model runs in eval mode, perturbed inputs are clamped to the data's valid normalised range
   per channel, and the loss is the published one (sum over the batch, mean over N).
-* Published (`reference_options(...)`): what the released code does and what its σ/η were
+* Published (`JitOptions.reference(...)`): what the released code does and what its σ/η were
   tuned with: `.grad` never cleared (step k applies η·Σ_{j≤k} ∇L_j), clamp to the batch's
   global min and max, model left in train mode (dropout active in both branches), sum over
   the batch. Each quirk is also a separate option.
@@ -96,18 +96,13 @@ class JitOptions:
             )
 
     @classmethod
-    def reference_options(
+    def reference(
         cls, sigma: float, eta: float, n_samples: int = 25, **overrides
     ) -> "JitOptions":
         """The published form: accumulated gradients, batch clamp, train mode, sum over batch."""
         published = dict(accumulate_grads=True, clamp="batch", train_mode=True, reduction="sum")
         published.update(overrides)
         return cls(sigma=sigma, eta=eta, n_samples=n_samples, **published)
-
-    reference = reference_options  # short alias
-
-
-reference_options = JitOptions.reference_options
 
 
 def _logits(output) -> torch.Tensor:

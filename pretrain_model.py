@@ -14,14 +14,15 @@ import sys
 
 import datasets
 from models import MODELS
-from unlearn import distributed
+from unlearn import distributed, exit_codes
 from unlearn.cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from unlearn.pretraining import PretrainConfig, pretrain
 
 
 @functools.partial(guarded, resume_hint=PRETRAIN_RESUME_HINT)
 def main(argv=None) -> int:
-    parser = Parser(description="Train a classifier with the published recipe.")
+    parser = Parser(description="Train a classifier with the published recipe.",
+                    epilog=exit_codes.EPILOG)
     flag(parser, "net", required=True, choices=list(MODELS))
     flag(parser, "dataset", required=True, choices=list(datasets.DATASETS))
     flag(parser, "classes", type=int, required=True, help="number of classes")
@@ -46,9 +47,9 @@ def main(argv=None) -> int:
          help="with -resume: continue even though settings differ from the checkpoint's "
               "(the change is recorded in it)")
     flag(parser, "skip_done", action="store_true",
-         help="a finished checkpoint of the same recipe at -out is kept (nothing trained), a "
-              "partial one resumed (sweeps append this); with -store a stored model is always "
-              "reused")
+         help="a finished checkpoint of the same recipe at -out is kept (nothing trained, exit "
+              "code 3), a partial one resumed (sweeps append this); with -store a stored model "
+              "is always reused (exit code 3 with this flag)")
     flag(parser, "out", default=None, help="checkpoint path")
     flag(parser, "data_dir", default=None)
     flag(parser, "vit_weights", default=None, help="local directory of ViT weights")
@@ -76,14 +77,18 @@ def main(argv=None) -> int:
         train_subset=args.train_subset, augment=not args.no_augment, store=args.store,
         skip_done=args.skip_done))
     if world.is_main and summary.get("skipped"):
-        # the sweep's marker (sweep.SKIPPED_MARKER): this command needed no work. Logged here,
-        # not in pretraining, where a forgetting run's store lookup is part of a run that works.
+        # This command needed no work. Logged here, not in pretraining, where a forgetting
+        # run's store lookup is part of a run that works.
         logging.getLogger("pretrain").info("already recorded in %s; skipped",
                                            summary["checkpoint"])
+        # Exit code 3 only where -skip_done asked for the skip (a sweep reads it), and never
+        # under torchrun, which reports any code but 0 as a failed worker.
+        if args.skip_done and world.size == 1:
+            return exit_codes.SKIPPED
     elif world.is_main:
         print(f"saved {summary['checkpoint']} (test accuracy {summary['acc_test']:.2f} % "
               f"after {summary['epochs']} epochs)")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

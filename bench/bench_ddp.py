@@ -44,7 +44,7 @@ def _worker(rank: int, size: int, port: int, args: dict, times) -> None:
     import datasets
     from models import build_model
     from unlearn import distributed
-    from unlearn.experiment import seed_everything
+    from unlearn.seeding import seed_everything
     from unlearn.training import TrainSettings, constant_schedule, train
 
     apply_threads(args["threads"])

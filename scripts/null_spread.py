@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from unlearn.attacks import lira
+from unlearn.exit_codes import guarded
 
 DIFFICULTY_SD = 2.0
 NOISE_SD = 1.0
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     print(table(build_parser().parse_args(argv)))
     return 0

@@ -20,6 +20,7 @@ import argparse
 import shlex
 import sys
 
+from unlearn.exit_codes import guarded
 from unlearn.model_store import retrain_seed
 from unlearn.recipes import REGIMES, regime_flags
 from unlearn.tasks import FULL_CLASS, RANDOM, SUB_CLASS, TASKS
@@ -84,6 +85,7 @@ def forget_sets(parser: argparse.ArgumentParser, args) -> list[str]:
     return [c.strip() for c in args.forget.split(",") if c.strip()]
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pool_arguments(parser)

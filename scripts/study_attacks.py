@@ -25,7 +25,9 @@ from pathlib import Path
 from unlearn import preflight, results, tasks
 from unlearn.attacks.lira import VARIANCES
 from unlearn.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
+from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 from unlearn.study_attacks import TPRS, Pools, Result, study_attacks, summarise
 
 COLUMNS = ["task", "dataset", "net", "method", "label", "original", "original_seed", "forget",
@@ -141,14 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     """The command; bad input prints one line and returns 2, before anything is written."""
-    args = build_parser().parse_args(argv)
-    try:
-        return write(args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return write(build_parser().parse_args(argv))
 
 
 def write(args) -> int:
@@ -160,8 +158,6 @@ def write(args) -> int:
     pools = Pools(size=args.pool_size, heldout=args.heldout, fq_models=args.fq_models,
                   variance=args.variance, verdict=not args.no_verdict)
     pools.check()  # before any model is read
-    from unlearn.devices import resolve_device
-
     found = study_attacks(results.read_rows(args.rows), store=args.store, outputs=args.outputs,
                           data_dir=args.data_dir, device=resolve_device(args.gpu),
                           pools=pools)

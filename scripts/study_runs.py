@@ -26,6 +26,7 @@ from pathlib import Path
 
 import datasets
 from scripts.pool import add_pool_arguments, forget_sets
+from unlearn.exit_codes import guarded
 from unlearn.methods import METHODS
 from unlearn.model_store import ModelStore
 from unlearn.pretraining import PretrainConfig, training_recipe
@@ -84,6 +85,7 @@ def study_commands(args) -> list[list[str]]:
     return commands
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pool_arguments(parser)

@@ -49,8 +49,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn import recipes, sweep, tasks
+from unlearn import exit_codes, recipes, sweep, tasks
 from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 from unlearn.methods import hyperparameters
 from unlearn.methods.registration import declared, methods_for
 
@@ -280,21 +281,19 @@ def log_dir(env: Mapping[str, str]) -> Path:
     return Path(env_value(env, "LOG_DIR") or Path(results).parent / "logs")
 
 
+@guarded(resume_hint=sweep.RESUME_HINT)
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     try:
         grid = parse(sys.argv[1:] if argv is None else argv, env)
-        runs = commands(grid, env)
-        jobs = env_value(env, "JOBS") or "1"
-        if not jobs.isdigit():
-            raise UsageError(f"JOBS must be a number of parallel jobs, got {jobs!r}")
-        devices = sweep.parse_devices(grid.gpu, int(jobs))
-    except ShowUsage as usage:
+    except ShowUsage as usage:  # the published arguments are missing: the usage, not an error
         print(usage, file=sys.stderr)
-        return 2
-    except (UsageError, ValueError) as error:  # ValueError: sweep's bad GPU list or JOBS
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
+    runs = commands(grid, env)
+    jobs = env_value(env, "JOBS") or "1"
+    if not jobs.isdigit():
+        raise UsageError(f"JOBS must be a number of parallel jobs, got {jobs!r}")
+    devices = sweep.parse_devices(grid.gpu, int(jobs))
     if env_value(env, "DRY_RUN"):
         print("\n".join(shlex.join(argv) for argv in runs))
         return 0

@@ -26,8 +26,11 @@ import logging
 import sys
 
 import datasets
+from models.checkpoint import load_checkpoint
 from unlearn.cli import Parser
 from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
+from unlearn.pretraining import original_recipe, stored_retrains
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup
 from unlearn.tuning.run_tuning import (
@@ -112,8 +115,6 @@ def stored_retrain(args, weights: str, forget) -> str:
     tuning forget set when the original trained on a subset (validation then lies outside it)."""
     if args.store is None:
         raise UsageError("give --retrained PATH, or --store DIR holding the retrained models")
-    from models.checkpoint import load_checkpoint
-    from unlearn.pretraining import original_recipe, stored_retrains
     _, meta = load_checkpoint(weights)
     recipe = original_recipe(meta, weights)
     if args.task == "random" and recipe.train_subset is None:
@@ -175,15 +176,12 @@ def request_from(args) -> TuningRequest:
                                                else args.reported_class))
 
 
+@guarded
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     args = build_parser().parse_args(argv)
-    try:
-        summary = tune(request_from(args))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = tune(request_from(args))
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -24,7 +24,7 @@ import metrics
 from lipschitz import JitOptions, lipschitz_forgetting
 from models import build_model
 from models.checkpoint import load_checkpoint, load_into
-from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 
 
 def test_scores(model, test_loader, forget_mask, device) -> tuple[float, float]:
@@ -41,6 +41,7 @@ def load(net, classes, dataset, path):
     return model
 
 
+@guarded
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--net", required=True)
@@ -57,12 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", action="store_true", help="published JiT form")
     parser.add_argument("--forget-gap", type=float, default=10.0)
     parser.add_argument("--retain-drop", type=float, default=5.0)
-    args = parser.parse_args(argv)
-    try:
-        return tune(args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return tune(parser.parse_args(argv))
 
 
 def tune(args) -> int:

@@ -1,7 +1,7 @@
-"""Pools of checkpoints run over a loader: the per-example attacks end to end, and pools that
-are too small or trained for another dataset or network refused before any inference."""
+"""Pools of checkpoints run over a loader: each model's confidences, and pools that are too
+small or trained for another dataset or network refused (check_pool runs before any
+inference in unlearn/study_attacks.py)."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -50,48 +50,20 @@ def test_pool_confidences_are_each_models_phi(checkpoints, loader):
     assert phi[1] == pytest.approx(expected, abs=1e-5)
 
 
-def test_pool_attacks_end_to_end(checkpoints, loader):
-    result = pools.pool_attacks(shadows=checkpoints["unlearned"][:2],
-                                originals=checkpoints["originals"],
-                                retrained=checkpoints["retrained"],
-                                unlearned=checkpoints["unlearned"], loader=loader,
-                                device="cpu", pool_size=2, **IDENTITY)
-    assert result["pool"] == {"in": 2, "out": 2, "heldout_retrained": 3, "unlearned": 3}
-    assert 0.0 <= result["lira"]["auc"] <= 1.0 and "auc" in result["power"]
-    assert len(result["lira_null"]) == 3  # one per held-out retrained model
-    assert result["forget_quality"]["num_models"] == 3
-    assert np.isfinite(result["forget_quality"]["score"])
-
-
-def test_too_small_pools_are_refused(checkpoints, loader):
-    common = {"loader": loader, "device": "cpu", **IDENTITY}
-    with pytest.raises(UsageError, match="shadow .* has 1 model"):
-        pools.pool_attacks(shadows=checkpoints["unlearned"][:1],
-                           retrained=checkpoints["retrained"],
-                           unlearned=checkpoints["unlearned"], pool_size=2, **common)
-    with pytest.raises(UsageError, match="retrained pool .* has 3 model"):
-        pools.pool_attacks(shadows=checkpoints["unlearned"],
-                           retrained=checkpoints["retrained"][:3],
-                           unlearned=checkpoints["unlearned"], pool_size=2, **common)
-    with pytest.raises(UsageError, match="pool size 1"):
-        pools.pool_attacks(shadows=checkpoints["unlearned"],
-                           retrained=checkpoints["retrained"],
-                           unlearned=checkpoints["unlearned"], pool_size=1, **common)
+def test_too_small_pools_are_refused(checkpoints):
+    with pytest.raises(UsageError, match=r"shadow \('in'\) pool has 1 model\(s\); the attack "
+                                         "needs at least 2"):
+        pools.check_pool(checkpoints["unlearned"][:1], 2, "shadow ('in') pool", **IDENTITY)
+    assert pools.check_pool(checkpoints["retrained"][:3], 3, "retrained pool",
+                            **IDENTITY) == checkpoints["retrained"][:3]
 
 
 @pytest.mark.parametrize("other", [{"dataset": "Cifar10"}, {"arch": "ResNet18"}])
-def test_a_pool_of_another_dataset_or_network_is_refused_before_inference(checkpoints, other):
+def test_a_pool_of_another_dataset_or_network_is_refused(checkpoints, other):
     stranger = write(checkpoints["folder"], f"stranger-{'-'.join(other.values())}", 99, **other)
-
-    class NoLoader:
-        def __iter__(self):
-            raise AssertionError("inference started before the pools were checked")
-
     with pytest.raises(UsageError, match="checkpoint"):
-        pools.pool_attacks(shadows=checkpoints["originals"],
-                           retrained=checkpoints["retrained"][:4] + [stranger],
-                           unlearned=checkpoints["unlearned"], loader=NoLoader(),
-                           device="cpu", pool_size=2, **IDENTITY)
+        pools.check_pool(checkpoints["retrained"][:4] + [stranger], 2, "retrained pool",
+                         **IDENTITY)
 
 
 def test_stored_pool_reads_the_store_and_never_trains(tmp_path):

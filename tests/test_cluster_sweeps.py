@@ -13,14 +13,14 @@ import pytest
 from data_files import write_fashion_mnist
 
 import pretrain_model
-from unlearn import cluster, sweep
+from unlearn import cluster, exit_codes, sweep
 from unlearn.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # A stand-in for an entry point, with its protocol: -skip_done skips a name already recorded
-# (logging the skip marker), "fail*" records nothing and exits 1, "hang" waits for a release
-# file (so a test can interrupt it), others append their name to the record.
+# (exit code 3, unlearn/exit_codes.py), "fail*" records nothing and exits 1, "hang" waits for a
+# release file (so a test can interrupt it), others append their name to the record.
 FAKE = '''
 import sys, time
 from pathlib import Path
@@ -28,7 +28,7 @@ name, record, skip = sys.argv[1], Path(sys.argv[2]), "-skip_done" in sys.argv
 done = record.read_text().split() if record.exists() else []
 if skip and name in done:
     print(f"{name} already recorded in {record}", file=sys.stderr)
-    sys.exit(0)
+    sys.exit(3)
 if name.startswith("fail"):
     print(f"{name}: something broke", file=sys.stderr)
     sys.exit(1)
@@ -152,6 +152,7 @@ def test_pretrain_skip_done_refuses_another_recipe_at_the_same_path(tmp_path, ca
     base = ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-epochs", "1",
             "-b", "16", "-data_dir", str(data), "-out", str(out), "-skip_done"]
     assert pretrain_model.main(base) == 0
+    assert pretrain_model.main(base) == exit_codes.SKIPPED  # finished: kept, exit code 3
     capsys.readouterr()
     assert pretrain_model.main([*base, "-seed", "3"]) == 2
     assert capsys.readouterr().err.strip() == (

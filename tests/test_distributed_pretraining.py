@@ -12,7 +12,7 @@ import datasets
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import distributed, experiment
+from unlearn import distributed, seeding
 
 # Two processes sum the same gradients in another order (gloo all-reduce of per-process
 # parts): float32 rounding differs, nothing else. Measured here: weights agree to 3e-8 after
@@ -53,7 +53,7 @@ def test_two_gloo_processes_match_one(data, tmp_path):
     assert run_world(2, argv_for(data, two)) == [0, 0]
     state1, meta1 = load_checkpoint(one)
     state2, meta2 = load_checkpoint(two)
-    experiment.seed_everything(0)
+    seeding.seed_everything(0)
     initial = build_model("CNN", 10).state_dict()
     moved = max((state1[k] - initial[k]).abs().max().item() for k in initial)
     assert moved > 1000 * WEIGHT_TOL  # training moved the weights far beyond the tolerance

@@ -26,7 +26,7 @@ import forget_sub_class_main
 import forget_subclass_main
 import pretrain_model
 from models.checkpoint import load_checkpoint
-from unlearn import devices, methods
+from unlearn import devices, exit_codes, methods
 from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -361,14 +361,14 @@ def test_retrained_model_from_pretrain_is_used_by_retrain(world, tmp_path, capsy
 def test_skip_done(world, tmp_path, capsys):
     results = tmp_path / "r.jsonl"
 
-    def baseline(seed: str):
+    def baseline(seed: str, code: int = exit_codes.OK):
         argv = task_args(world, "full_class", "baseline", results, "-skip_done", "-seed", seed)
         outcome = invoke(forget_full_class_main.main, argv, capsys)
-        assert outcome.code == 0, outcome.err
+        assert outcome.code == code, outcome.err
         return outcome
 
     baseline("1")
-    again = baseline("1")
+    again = baseline("1", exit_codes.SKIPPED)  # recorded already: skipped, exit code 3
     assert len(rows(results)) == 1
     assert "baseline on class Sneaker" in again.out  # the recorded scores are shown again
     baseline("2")

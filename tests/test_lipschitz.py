@@ -12,7 +12,6 @@ from lipschitz import (
     lipschitz_forgetting,
     lipschitz_penalty,
     perturb,
-    reference_options,
     repetitions_per_forward,
 )
 from unlearn.errors import DivergedError, UsageError
@@ -229,7 +228,7 @@ def test_same_seed_same_weights():
 
 
 def test_reference_options_are_the_published_form():
-    options = reference_options(0.5, 3e-4, 25)
+    options = JitOptions.reference(0.5, 3e-4, 25)
     assert (options.accumulate_grads, options.clamp, options.train_mode, options.reduction) == (
         True, "batch", True, "sum")
     default = JitOptions(sigma=0.5, eta=3e-4)
@@ -255,7 +254,7 @@ def test_non_finite_loss_raises_before_the_step():
     model.head.register_forward_hook(lambda module, inputs, out: out * float("nan"))
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(DivergedError, match="non-finite at batch 0"):
-        lipschitz_forgetting(model, [(batch(), 0)], "cpu", reference_options(0.5, 0.1, 2))
+        lipschitz_forgetting(model, [(batch(), 0)], "cpu", JitOptions.reference(0.5, 0.1, 2))
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), before))
 
 
@@ -265,4 +264,4 @@ def test_zero_input_distance_raises():
         lipschitz_penalty(model, x, x.unsqueeze(0).repeat(2, 1, 1, 1, 1))
     constant = torch.full((2, *SHAPE), 0.3, dtype=torch.float64)  # batch clamp: lo == hi
     with pytest.raises(UsageError, match="zero distance"):
-        lipschitz_forgetting(model, [(constant, 0)], "cpu", reference_options(0.5, 0.1, 2))
+        lipschitz_forgetting(model, [(constant, 0)], "cpu", JitOptions.reference(0.5, 0.1, 2))

@@ -13,7 +13,14 @@ from torch import nn
 import unlearn.methods.emmn as emmn_module
 import unlearn.methods.unsir as unsir_module
 from models import build_model
-from tests.method_fixtures import NUM_CLASSES, task_defaults, tiny_images, tiny_method_data
+from tests.method_fixtures import (
+    NUM_CLASSES,
+    task_defaults,
+    tiny_images,
+    tiny_method_data,
+    trained_tiny_method_data,
+)
+from tests.method_fixtures import accuracy_on as split_accuracy
 from tests.model_checks import changed, finite, weights, zero_shot
 from unlearn.errors import UsageError
 from unlearn.methods.amnesiac import amnesiac, relabel
@@ -257,13 +264,17 @@ def test_unsir_published_noise_is_three_images_eighty_times(monkeypatch):
     assert len(built[0].noise) == 3 and built[0].num_noise_items == 240
 
 
-def test_unsir_full_class_runs_end_to_end_reading_retain_only():
-    model, data = tiny_method_data("UNSIR")
-    data.allowed = frozenset({RETAIN})
-    before = weights(model)
-    out = unsir(model, data, CPU, noise_steps=3, copies=2)
-    assert out is model and finite(model)
-    assert changed(before, model)
+def test_unsir_forgets_the_class_and_keeps_the_rest_reading_retain_only():
+    """On the trained tiny CNN (forget and retain accuracy 100 %), UNSIR with a slower
+    learning rate and two repair epochs than published takes the forgotten class to chance
+    or below and keeps every retained image. A seeded instance: on this tiny model other
+    seeds land elsewhere (measured: seeds 2 and 3 keep the class or lose a retained one)."""
+    model, data = trained_tiny_method_data("UNSIR")
+    data.allowed = frozenset({RETAIN})  # any read of a forget image fails the test
+    out = unsir(model, data, CPU, noise_steps=25, lr=5e-4, repair_epochs=2)
+    assert out is model
+    assert split_accuracy(model, data, "forget") <= 100 / NUM_CLASSES  # forgets
+    assert split_accuracy(model, data, "retain") >= 90.0  # keeps
 
 
 def test_unsir_sub_class_picks_per_fine_class_and_labels_the_superclass(monkeypatch):
@@ -288,13 +299,15 @@ def test_unsir_refuses_the_random_task():
 # ---------------------------------------------------------------- EMMN
 
 
-def test_emmn_is_zero_shot_and_trains_on_noise_only():
-    model, data = tiny_method_data("emmn")
-    data = zero_shot(data)  # any read of data fails the test
-    before = weights(model)
-    out = emmn(model, data, CPU, forget_steps=2, class_steps=2, copies=2, epochs=1)
-    assert out is model and finite(model)
-    assert changed(before, model)
+def test_emmn_forgets_the_class_and_keeps_the_rest_from_noise_only():
+    """On the trained tiny CNN, EMMN (one epoch over 60 copies of the noise) takes the
+    forgotten class to chance or below and keeps the retained images without reading any
+    data. A seeded instance: on this tiny model seed 2 keeps the class instead (measured)."""
+    model, data = trained_tiny_method_data("emmn")
+    out = emmn(model, zero_shot(data), CPU, copies=60, epochs=1)  # any read of data fails
+    assert out is model
+    assert split_accuracy(model, data, "forget") <= 100 / NUM_CLASSES  # forgets
+    assert split_accuracy(model, data, "retain") >= 90.0  # keeps
 
 
 @pytest.mark.parametrize("published", [False, True])

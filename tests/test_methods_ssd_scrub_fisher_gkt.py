@@ -9,7 +9,13 @@ import torch.nn.functional as F
 
 from models import build_model
 from models.vit import tiny_vit_config
-from tests.method_fixtures import task_defaults, tiny_method_data
+from tests.method_fixtures import (
+    NUM_CLASSES,
+    accuracy_on,
+    task_defaults,
+    tiny_method_data,
+    trained_tiny_method_data,
+)
 from tests.model_checks import changed, finite, weights, zero_shot
 from unlearn.methods.fisher import (
     fisher_accumulators,
@@ -78,13 +84,18 @@ def test_distill_kl_is_per_sample_mean_times_t_squared():
     assert torch.allclose(distill_kl(student, teacher, t), per_sample.mean() * t**2)
 
 
-@pytest.mark.parametrize("task", ["full_class", "random"])
-def test_scrub_runs_in_place(task):
-    model, data = tiny_method_data("scrub", task=task)
-    before = weights(model)
-    out = scrub(model, data, CPU, **task_defaults("scrub", task)
-                | dict(epochs=2, max_steps=1, batch_size=20))
-    assert out is model and finite(model) and changed(before, model)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scrub_forgets_the_class_and_keeps_the_rest(seed):
+    """On the trained tiny CNN (forget and retain accuracy 100 %), SCRUB with the declared
+    α, γ and clipping and a faster schedule than published (lr 0.01, 5 epochs, 3 max-steps:
+    the published lr 5e-4 barely moves a model this small) takes the forgotten class to
+    chance or below and keeps every retained image, for each seed (measured: 0 % and 100 %)."""
+    model, data = trained_tiny_method_data("scrub", seed=seed)
+    out = scrub(model, data, CPU, **task_defaults("scrub", "full_class")
+                | dict(lr=0.01, epochs=5, max_steps=3))
+    assert out is model  # in place
+    assert accuracy_on(model, data, "forget") <= 100 / NUM_CLASSES  # forgets
+    assert accuracy_on(model, data, "retain") >= 90.0  # keeps
 
 
 # Fisher ---------------------------------------------------------------------------------------

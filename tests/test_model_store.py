@@ -21,7 +21,7 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import experiment, model_store, pretraining
+from unlearn import exit_codes, experiment, model_store, pretraining
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
 
@@ -154,7 +154,9 @@ def test_pretraining_into_the_store_reuses_the_model(world, tmp_path, capsys, mo
     assert len(stored) == 1
     before = stored[0].stat().st_mtime_ns
     again = invoke(pretrain_model.main, args, capsys)
-    assert again.code == 0 and "model store hit" in again.err
+    assert again.code == 0 and "model store hit" in again.err  # no -skip_done: exit code 0
+    skipped = invoke(pretrain_model.main, [*args, "-skip_done"], capsys)
+    assert skipped.code == exit_codes.SKIPPED, skipped.err  # a sweep counts it skipped
     assert stored[0].stat().st_mtime_ns == before
     recipe = load_checkpoint(stored[0])[1]["recipe"]
     assert (recipe["seed"], recipe["train_subset"], recipe["augment"]) == (3, 20, False)

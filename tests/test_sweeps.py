@@ -20,7 +20,8 @@ import forget_random_main
 import forget_sub_class_main
 import pretrain_model
 from scripts import sweep_grid
-from unlearn import cli, results, sweep
+from unlearn import cli, results, sweep, sweep_runner
+from unlearn.errors import UsageError
 from unlearn.methods import METHODS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -360,16 +361,16 @@ def test_devices_jobs_and_labels():
     assert sweep.parse_devices("cpu", 3) == ["cpu"] * 3
     assert sweep.parse_devices(None, 1) == ["cpu"]
     for bad in ("gpu0", "0,,1"):
-        with pytest.raises(ValueError):
+        with pytest.raises(UsageError, match="--gpus takes CUDA device indices"):
             sweep.parse_devices(bad, 1)
     argv = shlex.split("python forget_full_class_main.py -method scrub "
                        "-forget_class 'Ankle boot' -seed 2")
-    assert sweep.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
+    assert sweep_runner.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
     random = shlex.split("py forget_random_main.py -forget_count 9 -forget_seed 1 -method scrub "
                          "-seed 2")
-    assert sweep.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
-    assert sweep.with_skip_done(argv)[-1] == "-skip_done"
-    assert sweep.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
+    assert sweep_runner.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
+    assert sweep_runner.with_skip_done(argv)[-1] == "-skip_done"
+    assert sweep_runner.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
     assert sweep.read_commands(["# c", "", "a 'b c'"]) == [["a", "b c"]]
 
 
@@ -377,17 +378,22 @@ def test_runner_goes_on_after_failures_and_summarizes_them(tmp_path):
     commands = [[sys.executable, "-c", "import sys; print('error: bad input', file=sys.stderr);"
                                        " sys.exit(2)"],
                 [sys.executable, "-c", "raise RuntimeError('boom')"],
+                [sys.executable, "-c", "import sys; sys.exit(3)"],  # skipped
+                [sys.executable, "-c", "import sys; sys.exit(4)"],  # claimed elsewhere
+                # the English of a skip no longer counts: the exit code does
                 [sys.executable, "-c", "import sys; print('already recorded in r.jsonl; "
                                        "skipped', file=sys.stderr)"],
                 [sys.executable, "-c", "print('fine')"]]
     outcomes, log_dir = sweep.run_sweep(commands, ["cpu"], tmp_path, skip_done=False,
                                         out=io.StringIO())
-    assert [o.status for o in outcomes] == ["failed", "failed", "skipped", "done"]
-    assert [o.returncode for o in outcomes] == [2, 1, 0, 0]
+    assert [o.status for o in outcomes] == ["failed", "failed", "skipped", "claimed elsewhere",
+                                            "done", "done"]
+    assert [o.returncode for o in outcomes] == [2, 1, 3, 4, 0, 0]
     text = sweep.summary(outcomes, 1.0, log_dir)
-    assert "1 done, 1 skipped (already recorded), 2 failed" in text
+    assert ("6 jobs: 2 done, 1 skipped (already recorded), 2 failed, 1 run by another sweep"
+            in text)
     assert "error: bad input" in text and "RuntimeError: boom" in text
-    assert "fine" in outcomes[3].log.read_text()
+    assert "fine" in outcomes[5].log.read_text()
 
 
 def test_one_job_per_gpu_at_a_time(tmp_path):

@@ -8,6 +8,7 @@ accepted too. Flags the published code accepts but never uses (`-warm`, `-lr`, `
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -16,9 +17,9 @@ from pathlib import Path
 import datasets
 from lipschitz import JitOptions
 from models import MODELS
-from unlearn import disk
-from unlearn.errors import DivergedError, UsageError, WriteFailedError
-from unlearn.experiment import RunConfig, run
+from unlearn import exit_codes
+from unlearn.errors import UsageError
+from unlearn.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.model_store import store_root
 from unlearn.pretraining import default_checkpoint
@@ -35,7 +36,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exit_codes.BAD_INPUT)
 
 
 def flag(parser: argparse.ArgumentParser, name: str, **options) -> None:
@@ -50,7 +51,7 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     """The parser of one forgetting entry point."""
     parser = Parser(
         description=f"Forget data from a trained classifier ({title(task)} task) and "
-                    "score the result.")
+                    "score the result.", epilog=exit_codes.EPILOG)
     flag(parser, "net", required=True, choices=list(MODELS), help="network")
     flag(parser, "weight_path", default=None,
          help="trained original model (default: checkpoints/<net>-<dataset>.pth)")
@@ -92,8 +93,8 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
                              "DIR/<task>_<dataset>_<net>.json (default DIR: tuned/), written by "
                              "scripts/tune.py; they replace the table's and the flags' values")
     flag(parser, "skip_done", action="store_true",
-         help="do nothing if this exact run (config and checkpoint) is already recorded or "
-              "being run by another process (sweeps pass it)")
+         help="do nothing if this exact run (config and checkpoint) is already recorded (exit "
+              "code 3) or being run by another process (4); sweeps pass it")
     flag(parser, "strict_checkpoint", action="store_true",
          help="refuse an original model whose recorded test accuracy or training length falls "
               "short of its recipe (default: warn)")
@@ -284,50 +285,30 @@ def setup_logging() -> None:
                         datefmt="%H:%M:%S")
 
 
-INTERRUPTED = 130  # exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it
 FORGET_RESUME_HINT = ("nothing was recorded for this run; run the same command again to redo it "
                       "(a sweep started again skips what is recorded)")
 PRETRAIN_RESUME_HINT = ("the checkpoint holds every finished epoch; run the same command with "
                         "-resume to continue")
 
 
-def guarded(main: Callable[[list[str] | None], int], *, resume_hint: str = FORGET_RESUME_HINT
-            ) -> Callable[[list[str] | None], int]:
-    """Wrap an entry point: bad input becomes one line on stderr and exit code 2; a failure
-    during the work (a diverged method or training, an output that could not be written, a
-    full disk) one line and exit code 1; Ctrl-C one line saying how to resume, and exit code
-    130."""
-    def wrapper(argv: list[str] | None = None) -> int:
-        try:
-            return main(argv)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        except (DivergedError, WriteFailedError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        except OSError as error:
-            if not disk.is_full(error):
-                raise
-            print(f"error: {disk.describe(error)}; {resume_hint}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print(f"interrupted: {resume_hint}", file=sys.stderr)
-            return INTERRUPTED
-    return wrapper
+# The entry points' error guard (unlearn/exit_codes.py), with the forgetting runs' resume hint:
+# bad input one line and exit code 2, a failure during the work 1, Ctrl-C 130.
+guarded = functools.partial(exit_codes.guarded, resume_hint=FORGET_RESUME_HINT)
 
 
 def forget_main(task: str, argv: list[str] | None, *, default_batch: int, default_seed: int,
                 tables: dict, wandb_names: Callable) -> int:
-    """Parse, run, print the scores. Shared by the three forgetting entry points."""
+    """Parse, run, print the scores. Shared by the three forgetting entry points. The exit code
+    says how the run ended: 0 done, 3 skipped (-skip_done: recorded already; its scores are
+    printed), 4 claimed by another live process (logged)."""
     setup_logging()
     args = build_parser(task, default_batch, default_seed).parse_args(argv)
     args.method = registry.canonical_name(args.method)
-    row = run(config_from_args(task, args, tables, wandb_names),
-              strict_checkpoint=args.strict_checkpoint)
-    if row is not None:  # None: another process holds this run (logged)
+    status, row = run_with_status(config_from_args(task, args, tables, wandb_names),
+                                  strict_checkpoint=args.strict_checkpoint)
+    if row is not None:
         print(format_scores(row))
-    return 0
+    return {SKIPPED: exit_codes.SKIPPED, CLAIMED: exit_codes.CLAIMED}.get(status, exit_codes.OK)
 
 
 def format_scores(row: dict) -> str:

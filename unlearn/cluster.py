@@ -6,7 +6,7 @@
 The grid becomes one SLURM job array; each array task runs `--pack N` consecutive command lines
 one after the other (a JiT run takes seconds, a SLURM job takes longer than that to schedule).
 Inside a job every command goes through the same per-run code as a local sweep
-(`sweep.Runner`): `-skip_done` is appended, the output goes to its own log under the sweep's
+(`sweep_runner.Runner`): `-skip_done` is appended, the output goes to its own log under the sweep's
 log folder, a failure is recorded by the entry point and the pack goes on. The submitting
 process waits, prints one progress line per run and the local sweep's summary. Ctrl-C there
 cancels the jobs still queued or running; the same command again resumes (recorded runs are
@@ -33,6 +33,7 @@ from typing import TextIO
 
 from unlearn import REPO_ROOT
 from unlearn.errors import UsageError
+from unlearn.sweep_runner import INHERIT, Outcome, Pool, Runner, progress_line
 
 ROOT = REPO_ROOT
 LOCAL = "local"  # unlearn/sweep.py's own process pool (no submitit)
@@ -256,11 +257,9 @@ def pack_jobs(jobs: Sequence, per_job: int) -> list[list]:
 
 def run_pack(jobs: list, log_dir: Path) -> list:
     """Inside one job: run the pack's command lines in turn, each exactly as a local sweep
-    runs it (sweep.Runner: same log, same skip and failure handling). Runs on the devices the
-    job was given (SLURM's CUDA_VISIBLE_DEVICES is kept)."""
-    from unlearn import sweep
-
-    runner = sweep.Runner(sweep.Pool([sweep.INHERIT]), Path(log_dir), threading.Event())
+    runs it (sweep_runner.Runner: same log, same skip and failure handling). Runs on the
+    devices the job was given (SLURM's CUDA_VISIBLE_DEVICES is kept)."""
+    runner = Runner(Pool([INHERIT]), Path(log_dir), threading.Event())
     outcomes = []
     try:
         for job in jobs:
@@ -270,7 +269,7 @@ def run_pack(jobs: list, log_dir: Path) -> list:
         for process in list(runner.live.values()):
             process.wait()
     done = {o.job.index for o in outcomes}
-    return outcomes + [sweep.Outcome(job, "not run") for job in jobs if job.index not in done]
+    return outcomes + [Outcome(job, "not run") for job in jobs if job.index not in done]
 
 
 def _first_line(error: BaseException) -> str:
@@ -280,10 +279,8 @@ def _first_line(error: BaseException) -> str:
 
 def _job_failed(pack: list, job, error: BaseException) -> list:
     """Outcomes of a pack whose job itself died (time limit, node failure, cancelled)."""
-    from unlearn import sweep
-
     log = Path(job.paths.stderr) if hasattr(job, "paths") else None
-    return [sweep.Outcome(run, "failed", None, 0.0, f"job {job.job_id}: {_first_line(error)}",
+    return [Outcome(run, "failed", None, 0.0, f"job {job.job_id}: {_first_line(error)}",
                           log, SLURM) for run in pack]
 
 
@@ -292,8 +289,6 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
     """Submit the sweep's jobs in packs as one array and wait; returns outcomes in input order.
 
     Ctrl-C cancels the jobs not finished (their runs are "not run")."""
-    from unlearn import sweep
-
     out = out or sys.stdout
     packs = pack_jobs(jobs, options.pack)
     folder = log_dir / "submitit"
@@ -309,11 +304,11 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
         try:
             results = job.result()
         except Exception as error:  # the job died: every run of its pack not finished
-            results = ([sweep.Outcome(run, "not run") for run in by_job[id(job)]] if cancelled
+            results = ([Outcome(run, "not run") for run in by_job[id(job)]] if cancelled
                        else _job_failed(by_job[id(job)], job, error))
         for outcome in results:
             outcomes[outcome.job.index] = outcome
-            print(sweep.progress_line(outcome, len(outcomes), len(jobs)), file=out, flush=True)
+            print(progress_line(outcome, len(outcomes), len(jobs)), file=out, flush=True)
 
     try:
         while pending:
@@ -335,4 +330,4 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
             for job in pending:
                 if job.done():
                     collect(job, cancelled=True)
-    return [outcomes.get(job.index, sweep.Outcome(job, "not run")) for job in jobs]
+    return [outcomes.get(job.index, Outcome(job, "not run")) for job in jobs]

@@ -5,7 +5,7 @@ so a user sees a readable sentence instead of a traceback, and no partial result
 (the published code fails in asserts or deep inside PyTorch: deviation D25,
 docs/deviations.md). A `DivergedError` (a method's or a training's numbers stopped being
 finite) and a `WriteFailedError` (an output could not be written, e.g. the disk is full) are
-failures during the work: one line and exit code 1 (unlearn/cli.py, `guarded`).
+failures during the work: one line and exit code 1 (`guarded`, unlearn/exit_codes.py).
 """
 
 

@@ -10,12 +10,10 @@ import functools
 import hashlib
 import json
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import datasets
@@ -27,7 +25,9 @@ from unlearn import (
     closeness,
     original_model,
     preflight,
+    pretraining,
     results,
+    run_outputs,
     stable_keys,
     study_layout,
     tasks,
@@ -35,6 +35,7 @@ from unlearn import (
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods import MethodData, get_method
+from unlearn.seeding import seed_everything
 from unlearn.versioning import code_version
 
 log = logging.getLogger(__name__)
@@ -84,21 +85,23 @@ def forget_seed(config: RunConfig) -> int:
     return config.seed if config.forget_seed is None else config.forget_seed
 
 
-def seed_everything(seed: int) -> None:
-    """Seed every generator the published code seeds (torch, numpy, Python's random)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-# What run logs when -skip_done finds the run claimed by another live process (unlearn/sweep.py
-# reads it).
-CLAIMED_MARKER = "is being run by another process"
+# How a run ended without an error (run_with_status); the entry points turn the last two into
+# their exit codes (unlearn/exit_codes.py).
+DONE, SKIPPED, CLAIMED = "done", "skipped", "claimed elsewhere"
 
 
 def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         strict_checkpoint: bool = False) -> dict | None:
-    """Run one unlearning experiment and append its result row; returns the row.
+    """Run one unlearning experiment and append its result row; returns the row (None: the
+    run is claimed by another live process). See run_with_status."""
+    return run_with_status(config, retrained_paths=retrained_paths,
+                           strict_checkpoint=strict_checkpoint)[1]
+
+
+def run_with_status(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
+                    strict_checkpoint: bool = False) -> tuple[str, dict | None]:
+    """Run one unlearning experiment and append its result row; returns (DONE, the row),
+    (SKIPPED, the recorded row) or (CLAIMED, None).
 
     retrained_paths: checkpoints of models retrained without this run's forget set (from the
     model store); the evaluation then also measures how close the model's outputs are to
@@ -108,7 +111,8 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     (unlearn/preflight.py). A run that fails after it has started (an error inside the method
     or the evaluation) is recorded as a row with status "failed" and its error, then the error
     is raised again. With `skip_done` the run is claimed first (unlearn/claims.py): a run
-    recorded already returns its row, one claimed by another live process returns None.
+    recorded already is SKIPPED, one claimed by another live process CLAIMED; without it the
+    run is always DONE.
     `strict_checkpoint` refuses an original model that falls short of its recipe
     (unlearn/original_model.py).
     """
@@ -139,14 +143,14 @@ def run(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
         claim, holder = claims.try_claim(config.results_path, key, is_done)
         if done:
             log.info("already recorded in %s (config %s); skipped", config.results_path, key)
-            return done[-1]
+            return SKIPPED, done[-1]
         if holder is not None:
-            log.info("this run %s (pid %s on %s, claim in %s); skipped", CLAIMED_MARKER,
-                     holder.get("pid"), holder.get("host"),
+            log.info("this run is being run by another process (pid %s on %s, claim in %s); "
+                     "skipped", holder.get("pid"), holder.get("host"),
                      claims.claims_folder(config.results_path))
-            return None
+            return CLAIMED, None
     try:
-        return _run(config, method, checkpoint, tuple(retrained_paths), strict_checkpoint)
+        return DONE, _run(config, method, checkpoint, tuple(retrained_paths), strict_checkpoint)
     except UsageError:
         raise
     except Exception as error:
@@ -186,8 +190,6 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     log.info("data ready in %.1f s: forget %d train / %d test samples (%s)", data_s,
              len(split.forget_train), len(split.forget_test), description)
     if config.closeness_retrains:  # the store's retrained models of this cell, never trained
-        from unlearn import pretraining
-
         retrained_paths += tuple(str(p) for p in pretraining.stored_retrains(
             pretraining.original_recipe(meta, config.weight_path), config.task,
             forget, config.closeness_retrains, config.store, config.data_dir))
@@ -256,10 +258,6 @@ def stored_retrain(config: RunConfig, meta: dict, forget) -> str:
     """The retrained model of this run's cell (`forget`: its forget set as
     pretraining.retrain_config takes it) from the model store, trained there first if no run
     has needed it yet; the retrain method then only loads it."""
-    from unlearn import (
-        pretraining,  # pretraining reuses this module's seeding; imported when needed
-    )
-
     original = pretraining.original_recipe(meta, config.weight_path)
     retrain = pretraining.retrain_config(original, config.task, forget, config.retrain_index,
                                          config.store, config.data_dir, config.gpu)
@@ -368,8 +366,6 @@ def original_attack_outputs(original: torch.nn.Module, device, *, task: str, see
 def write_outputs(config: RunConfig, row: dict, split, train_set, test_set, subset,
                  logits: dict):
     """Write the run's per-example outputs (unlearn/run_outputs.py) under its run key."""
-    from unlearn import run_outputs
-
     members, nonmembers = logits["members"], logits["nonmembers"]
     forget = split.forget_train[members]
     about = {key: row[key] for key in ("task", "dataset", "net", "method", "forget", "seed",

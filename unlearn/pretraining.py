@@ -25,8 +25,8 @@ from models.checkpoint import load_checkpoint
 from unlearn import disk, distributed, preflight, recipes, tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
-from unlearn.experiment import seed_everything
 from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
+from unlearn.seeding import seed_everything
 from unlearn.training import TrainSettings, published_pretrain_schedule, train
 
 log = logging.getLogger(__name__)

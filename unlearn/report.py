@@ -42,8 +42,10 @@ from unlearn import (
     study_report,
     tasks,
 )
-from unlearn.errors import UsageError, WriteFailedError
+from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 from unlearn.methods.registration import method_groups, method_order
+from unlearn.tuning.table import AGAINST_BOUND
 
 # Table order: references first, JiT last (as in the paper's tables), as each method's
 # declaration orders it (`order=` of @register_method in unlearn/methods/).
@@ -188,8 +190,6 @@ def split_variants(method: str, runs: list[dict]) -> list[MethodRow]:
     with tuned hyperparameters (-tuned) form one row "<method> [tuned]" of their own, whatever
     values the tuning chose (it may choose per original model); "[tuned, against a bound]"
     when a tuned value was chosen against a bound of its searched space."""
-    from unlearn.tuning.table import AGAINST_BOUND
-
     tuned = [r for r in runs if (r.get("config") or {}).get("tuned_from")]
     plain = [r for r in runs if not (r.get("config") or {}).get("tuned_from")]
     rows = _by_settings(method, plain) if plain else []
@@ -633,17 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def entry(argv: list[str] | None = None) -> int:
-    """`main` as a command: bad input one line and exit code 2, like the entry points; an
-    output that could not be written (a full disk) one line and exit code 1."""
-    try:
-        return main(argv)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except WriteFailedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+# `main` as a command: bad input one line and exit code 2, like the entry points; an output
+# that could not be written (a full disk) one line and exit code 1.
+entry = guarded(main)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,15 @@ from pathlib import Path
 
 import numpy as np
 
-from unlearn import recipes, report, run_outputs, study_layout, tasks
+import datasets
+from models import build_model
+from models.checkpoint import load_checkpoint
+from unlearn import pretraining, recipes, report, run_outputs, study_layout, tasks
 from unlearn.attacks import lira
 from unlearn.attacks import null as nulls
 from unlearn.attacks.confidence import logit_scaled_confidence
 from unlearn.attacks.forget_quality import MIN_MODELS, forget_quality, quality_null
+from unlearn.attacks.pools import check_pool, pool_confidences, stored_pool
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe
 
@@ -257,9 +261,6 @@ def read_run(row: dict, label: str, outputs: str | None) -> Run:
 
 def original_recipe(row: dict) -> TrainingRecipe:
     """The recipe of the original model a row started from (its checkpoint's metadata)."""
-    from models.checkpoint import load_checkpoint
-    from unlearn import pretraining
-
     path = row["config"]["weight_path"]
     if not Path(path).is_file():
         raise UsageError(f"the original model of cell {' × '.join(study_layout.cell_of(row))} "
@@ -272,8 +273,6 @@ def train_command(recipe: TrainingRecipe, store: str, *, originals: list[int] = 
     """The command line that trains missing pool models into the store: scripts/pool.py where
     the recipe is one of its regimes, else pretrain_model.py with the recipe's flags. Either
     the originals of `originals` seeds, or the first `retrains` retrains of `forget`."""
-    from unlearn.pretraining import left_out_fields
-
     regime = next((name for name, settings in recipes.REGIMES.items()
                    if recipe.epochs == settings.get("epochs", recipes.pretrain_epochs(
                        recipe.dataset, recipe.net))
@@ -298,7 +297,7 @@ def train_command(recipe: TrainingRecipe, store: str, *, originals: list[int] = 
              + ("" if recipe.augment else " -no_augment") + f" -store {store}")
     if originals:
         return f"python pretrain_model.py {flags} -seed S, for S in {originals}"
-    left_out = " ".join(f"-{k} {v}" for k, v in left_out_fields(task, forget).items())
+    left_out = " ".join(f"-{k} {v}" for k, v in pretraining.left_out_fields(task, forget).items())
     return (f"python pretrain_model.py {flags} {left_out} -seed S, "
             f"for S = 1000 ... {999 + retrains}")
 
@@ -306,8 +305,6 @@ def train_command(recipe: TrainingRecipe, store: str, *, originals: list[int] = 
 def in_pool(store: str, recipe: TrainingRecipe, size: int) -> tuple[list[Path], list[int]]:
     """The `size` stored originals of the recipe with the lowest seeds other than its own,
     and those seeds."""
-    from unlearn.attacks.pools import stored_pool
-
     found = []
     for seed in ORIGINAL_SEEDS:
         other = replace(recipe, seed=seed)
@@ -326,8 +323,6 @@ def in_pool(store: str, recipe: TrainingRecipe, size: int) -> tuple[list[Path], 
 def out_pool(store: str, recipe: TrainingRecipe, run: Run, count: int,
              data_dir: str | None) -> list[Path]:
     """The first `count` stored retrains of the run's forget set."""
-    from unlearn import pretraining
-
     try:
         return pretraining.stored_retrains(recipe, run.row["task"], run.forget_set, count,
                                            store, data_dir)
@@ -350,26 +345,21 @@ class Confidences:
 
     def __call__(self, paths: list[Path], name: str, run: Run, recipe: TrainingRecipe,
                  need: int) -> np.ndarray:
-        from unlearn.attacks import pools
-
         row = run.row
         identity = {"net": row["net"], "dataset": row["dataset"],
                     "num_classes": row["config"]["num_classes"]}
-        paths = pools.check_pool(paths, need, name, **identity)  # before any inference
+        paths = check_pool(paths, need, name, **identity)  # before any inference
         samples = run.indices.tobytes()
         todo = [p for p in paths if (str(p), samples) not in self.cache]
         if todo:
             options = json.loads(recipe.model_options) or {}
             loader = self.loader(run, recipe, options)
-            phi = pools.pool_confidences(todo, loader, self.device, model_options=options,
-                                         **identity)
+            phi = pool_confidences(todo, loader, self.device, model_options=options,
+                                   **identity)
             self.cache.update({(str(p), samples): values for p, values in zip(todo, phi)})
         return np.stack([self.cache[(str(p), samples)] for p in paths])
 
     def loader(self, run: Run, recipe: TrainingRecipe, options: dict):
-        import datasets
-        from models import build_model
-
         row = run.row
         train_set = datasets.load_split(row["dataset"], True, self.data_dir, seed=row["seed"])
         if recipe.train_subset:

@@ -11,13 +11,15 @@ lists every failure with its command, last stderr line and log, and the exit cod
 (130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
 job's output goes to its own log file. With -skip_done each run is claimed before it starts
 (unlearn/claims.py), so two identical sweeps started together do every run once: a run claimed by
-the other sweep counts as "claimed elsewhere". The log folder and every `-results` file of the
-commands are checked for writing before the first job starts (unlearn/preflight.py).
+the other sweep counts as "claimed elsewhere". A run's exit code says how it ended (0 done,
+3 skipped, 4 claimed elsewhere, any other failed: unlearn/exit_codes.py). The log folder and
+every `-results` file of the commands are checked for writing before the first job starts
+(unlearn/preflight.py).
 
 `--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
 same runs as a SLURM job array through submitit instead (unlearn/cluster.py); every run inside a job
-goes through the same `Runner` as here, so skipping, claims, failure records and logs are the
-same.
+goes through the same `Runner` as here (unlearn/sweep_runner.py), so skipping, claims, failure
+records and logs are the same.
 """
 
 from __future__ import annotations
@@ -27,60 +29,26 @@ import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Queue
 from typing import TextIO
 
 from unlearn import cluster, preflight
 from unlearn.errors import UsageError
-
-# What experiment.run logs when -skip_done finds the run already recorded.
-SKIPPED_MARKER = "already recorded in"
-# What experiment.run logs when -skip_done finds the run claimed by another live process.
-CLAIMED_MARKER = "is being run by another process"
-SKIP_FLAGS = ("-skip_done", "--skip_done", "--skip-done")
-CPU = "cpu"
-INHERIT = "inherit"  # inside a SLURM job: keep the GPUs the job was given
-INTERRUPTED = 130  # exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT)
-KILL_AFTER_S = 30.0  # grace time of interrupted jobs before they are killed
-
-
-@dataclass
-class Job:
-    index: int  # 1-based position in the input
-    argv: list[str]  # the command, split
-    label: str  # short description: entry point, method, forget class, seed
-
-
-@dataclass
-class Outcome:
-    job: Job
-    status: str  # done | skipped | claimed elsewhere | failed | not run
-    returncode: int | None = None
-    seconds: float = 0.0  # wall time of the job
-    last_error: str = ""  # last non-empty stderr line
-    log: Path | None = None
-    device: str = ""
-
-
-@dataclass
-class Pool:
-    """Device slots: a job takes one for its whole run, so one job per listed device."""
-
-    devices: list[str]  # CUDA indices, or CPU once per parallel job
-    slots: Queue = field(init=False)
-
-    def __post_init__(self):
-        self.slots = Queue()
-        for device in self.devices:
-            self.slots.put(device)
+from unlearn.exit_codes import INTERRUPTED, guarded
+from unlearn.sweep_runner import (
+    CPU,
+    Outcome,
+    Pool,
+    Runner,
+    make_jobs,
+    option_value,
+    progress_line,
+)
 
 
 def read_commands(lines: Iterable[str]) -> list[list[str]]:
@@ -97,133 +65,12 @@ def parse_devices(gpus: str | None, jobs: int) -> list[str]:
     """Slots to run on: the listed CUDA devices (one job each), or `jobs` CPU slots."""
     if gpus is None or gpus.strip().lower() in ("", CPU):
         if jobs < 1:
-            raise ValueError(f"--jobs must be at least 1, got {jobs}")
+            raise UsageError(f"--jobs must be at least 1, got {jobs}")
         return [CPU] * jobs
     devices = [d.strip() for d in gpus.split(",")]
     if not all(re.fullmatch(r"\d+", d) for d in devices):
-        raise ValueError(f"--gpus takes CUDA device indices like 0,1,2,3 or 'cpu', got {gpus!r}")
+        raise UsageError(f"--gpus takes CUDA device indices like 0,1,2,3 or 'cpu', got {gpus!r}")
     return devices
-
-
-def option_value(argv: list[str], name: str) -> str | None:
-    """The value after `-name` / `--name` in argv, if present."""
-    for i, token in enumerate(argv[:-1]):
-        if token.lstrip("-").replace("-", "_") == name and token.startswith("-"):
-            return argv[i + 1]
-    return None
-
-
-def job_label(argv: list[str]) -> str:
-    """`entry method class seed` when the command has those flags (the random task's forget
-    seed too), else the command itself."""
-    scripts = [Path(t).stem for t in argv if t.endswith(".py")]
-    parts = scripts[:1] + [v for v in (option_value(argv, "method"),
-                                       option_value(argv, "forget_class"),
-                                       option_value(argv, "forget_subclass"))
-                           if v is not None]
-    for name, shown in (("forget_seed", "forget seed"), ("seed", "seed")):
-        if option_value(argv, name) is not None:
-            parts.append(f"{shown} {option_value(argv, name)}")
-    return " ".join(parts) if len(parts) > 1 else shlex.join(argv)
-
-
-def with_skip_done(argv: list[str]) -> list[str]:
-    return argv if any(t in SKIP_FLAGS for t in argv) else [*argv, "-skip_done"]
-
-
-def job_environment(device: str, cpu_jobs: int) -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if device == INHERIT:  # the scheduler already chose the devices
-        return env
-    # Hide every GPU from CPU jobs; pin a GPU job to its device (it sees it as cuda:0).
-    env["CUDA_VISIBLE_DEVICES"] = "" if device == CPU else device
-    if device == CPU and cpu_jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
-        # Parallel CPU jobs share the cores instead of each starting one thread per core.
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // cpu_jobs))
-    return env
-
-
-class Runner:
-    """Runs jobs on a pool of device slots and remembers the live processes (to stop them)."""
-
-    def __init__(self, pool: Pool, log_dir: Path, stop: threading.Event):
-        self.pool = pool
-        self.log_dir = log_dir
-        self.stop = stop
-        self.cpu_jobs = pool.devices.count(CPU)
-        self.live: dict[int, subprocess.Popen] = {}
-        self.lock = threading.Lock()
-
-    def run(self, job: Job) -> Outcome:
-        device = self.pool.slots.get()
-        try:
-            return self._run_on(job, device)
-        finally:
-            self.pool.slots.put(device)
-
-    def _run_on(self, job: Job, device: str) -> Outcome:
-        if self.stop.is_set():
-            return Outcome(job, "not run", device=device)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.label)[:80].strip("-")
-        log = self.log_dir / f"{job.index:04d}_{name}.log"
-        started = time.perf_counter()
-        last_error, skipped, claimed = "", False, False
-        with open(log, "ab", buffering=0) as handle:
-            handle.write(f"$ {shlex.join(job.argv)}\n# device: {device}\n".encode())
-            with self.lock:  # so an interrupt either sees this process or stops it starting
-                if self.stop.is_set():
-                    return Outcome(job, "not run", log=log, device=device)
-                try:
-                    process = subprocess.Popen(job.argv, stdout=handle, stderr=subprocess.PIPE,
-                                               stdin=subprocess.DEVNULL,
-                                               env=job_environment(device, self.cpu_jobs))
-                except OSError as error:
-                    handle.write(f"cannot start: {error}\n".encode())
-                    return Outcome(job, "failed", None, 0.0, f"cannot start: {error}", log,
-                                   device)
-                self.live[job.index] = process
-            # stdout goes straight to the log; stderr passes through here to find the last
-            # error line and the skip message. Both append to the same file (O_APPEND).
-            for raw in process.stderr:
-                handle.write(raw)
-                text = raw.decode(errors="replace").replace("\r", "\n").strip()
-                if text:
-                    last_error = text.splitlines()[-1].strip()
-                    skipped = skipped or SKIPPED_MARKER in text
-                    claimed = claimed or CLAIMED_MARKER in text
-            returncode = process.wait()
-            with self.lock:
-                self.live.pop(job.index, None)
-        seconds = time.perf_counter() - started
-        if returncode == 0:
-            status = "skipped" if skipped else "claimed elsewhere" if claimed else "done"
-            return Outcome(job, status, 0, seconds, "", log, device)
-        # Ctrl-C reaches the whole process group: a job that died of SIGINT was interrupted,
-        # even if it ended before this runner saw the signal. It recorded nothing.
-        interrupted = self.stop.is_set() or returncode in (-signal.SIGINT, INTERRUPTED)
-        status = "not run" if interrupted else "failed"
-        return Outcome(job, status, returncode, seconds, last_error, log, device)
-
-    def interrupt(self) -> None:
-        """Stop starting jobs and interrupt the running ones (they record nothing); kill
-        those still running after KILL_AFTER_S seconds."""
-        with self.lock:
-            self.stop.set()
-        self.send(signal.SIGINT)
-        timer = threading.Timer(KILL_AFTER_S, self.send, (signal.SIGKILL,))
-        timer.daemon = True
-        timer.start()
-
-    def send(self, signum: int) -> None:
-        with self.lock:
-            for process in self.live.values():
-                if process.poll() is None:
-                    process.send_signal(signum)
-
-
-def make_jobs(commands: list[list[str]], skip_done: bool = True) -> list[Job]:
-    return [Job(i, with_skip_done(argv) if skip_done else argv, job_label(argv))
-            for i, argv in enumerate(commands, 1)]
 
 
 def make_log_dir(root: Path) -> Path:
@@ -271,13 +118,6 @@ def run_sweep(commands: list[list[str]], devices: list[str], log_root: Path, *,
     return ordered, log_dir
 
 
-def progress_line(outcome: Outcome, count: int, total: int) -> str:
-    status = outcome.status
-    if status == "failed":
-        status = f"FAILED (exit {outcome.returncode})"
-    return f"[{count}/{total}] {status} in {outcome.seconds:.1f} s: {outcome.job.label}"
-
-
 def summary(outcomes: list[Outcome], seconds: float, log_dir: Path) -> str:
     """Counts per status, then each failure with its command, last stderr line and log."""
     counts = {s: sum(o.status == s for o in outcomes)
@@ -312,6 +152,10 @@ def check_outputs(commands: list[list[str]], log_root: Path) -> None:
             preflight.writable_file(store, "results file")
 
 
+# What Ctrl-C before the first job says (once jobs run, the summary says it).
+RESUME_HINT = "the same command again resumes (recorded runs are skipped)"
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -334,27 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded(resume_hint=RESUME_HINT)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        devices = parse_devices(args.gpus, args.jobs)
-        options = cluster.options_from_args(args)
-        if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
-            raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
-                             "job's resources come from --gpus-per-job and --cpus-per-job")
-    except (ValueError, UsageError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    devices = parse_devices(args.gpus, args.jobs)
+    options = cluster.options_from_args(args)
+    if options.executor != cluster.LOCAL and (args.gpus is not None or args.jobs != 1):
+        raise UsageError("--gpus and --jobs belong to --executor local; with submitit the "
+                         "job's resources come from --gpus-per-job and --cpus-per-job")
     if args.commands == "-":
         commands = read_commands(sys.stdin)
     elif Path(args.commands).is_file():
         commands = read_commands(Path(args.commands).read_text().splitlines())
     else:
-        print(f"error: command file not found: {args.commands}", file=sys.stderr)
-        return 2
+        raise UsageError(f"command file not found: {args.commands}")
     if not commands:
-        print("error: no commands to run", file=sys.stderr)
-        return 2
+        raise UsageError("no commands to run")
     return run_and_summarize(commands, devices, Path(args.log_dir), skip_done=args.skip_done,
                              options=options, assume_shared=args.assume_shared)
 
@@ -362,14 +201,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: Path, *,
                       skip_done: bool = True, options=None, assume_shared: bool = False) -> int:
     """Check where the runs write, run the sweep, print its summary; the exit code: 0, 1
-    (failures), 2 (an output that cannot be written) or 130 (interrupted)."""
-    try:
-        check_outputs(commands, log_root)
-        if options is not None and options.executor == cluster.SLURM and not assume_shared:
-            cluster.check_shared_paths(commands, str(log_root))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    (failures) or 130 (interrupted). An output that cannot be written is a UsageError, before
+    any job starts (the commands' guard makes it exit code 2)."""
+    check_outputs(commands, log_root)
+    if options is not None and options.executor == cluster.SLURM and not assume_shared:
+        cluster.check_shared_paths(commands, str(log_root))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started = time.perf_counter()
     if options is None or options.executor == cluster.LOCAL:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from unlearn.errors import UsageError
+from unlearn.exit_codes import guarded
 from unlearn.methods.registration import TASK_ORDER, declared, methods_for
 
 TASK_SHORT = {"full_class": "full", "sub_class": "sub", "random": "random"}
@@ -26,6 +26,7 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unlearn.methods",
                                      description=__doc__.split("\n")[0])
@@ -34,18 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--task", choices=TASK_ORDER, help="only the methods for this task")
     commands.add_parser("table", help="the README's method table (markdown)")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "table":
-            print(markdown_table())
-        elif args.task:
-            print("\n".join(methods_for(args.task)))
-        else:
-            for name, method in declared().items():
-                tasks = ",".join(t for t in TASK_ORDER if t in method.tasks)
-                print(f"{name}\t{tasks}\t{','.join(sorted(method.data)) or 'nothing'}")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.command == "table":
+        print(markdown_table())
+    elif args.task:
+        print("\n".join(methods_for(args.task)))
+    else:
+        for name, method in declared().items():
+            tasks = ",".join(t for t in TASK_ORDER if t in method.tasks)
+            print(f"{name}\t{tasks}\t{','.join(sorted(method.data)) or 'nothing'}")
     return 0
 
 

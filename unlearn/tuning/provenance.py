@@ -14,6 +14,8 @@ from pathlib import Path
 
 from unlearn import REPO_ROOT
 from unlearn.errors import UsageError
+from unlearn.model_store import TrainingRecipe, read_recipe
+from unlearn.tuning.widening import against_bounds
 
 SQLITE = "sqlite:///"
 
@@ -33,8 +35,6 @@ def portable_storage(url: str) -> str:
 
 def store_key(path: str | os.PathLike) -> str | None:
     """The store key of a checkpoint trained into a model store (None: not a stored model)."""
-    from unlearn.model_store import TrainingRecipe, read_recipe
-
     recipe = read_recipe(Path(path))
     try:
         return TrainingRecipe(**recipe).key() if isinstance(recipe, dict) else None
@@ -78,8 +78,6 @@ def converted(entry: dict) -> dict:
     the repository, the sampler those tables used (TPE seeded with the setup's seed, Optuna's
     default start-up), the values chosen against a bound marked (no widening existed then:
     the bounds are the declared ones)."""
-    from unlearn.tuning.widening import against_bounds
-
     old = dict(entry.get("provenance") or {})
     setup = old.pop("setup", None)
     if setup is None:
