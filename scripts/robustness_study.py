@@ -14,8 +14,8 @@
 The runs are ordered by what the study needs first: anchored JiT, its closest forget-only
 competitor and the baseline on every demo cell; then the memorising cells with every
 forget-only method, the table's JiT and the retrain-tuned JiT; then the random task; then
-the remaining forget-only methods and the table's JiT on every demo cell, and the earlier
-zero-shot rule on the seeds that have a second build. An interrupted sweep resumes where it
+the remaining forget-only methods and the table's JiT on the demo cells (seeds with a second
+build first), and the earlier zero-shot rule on the seeds that have a second build. An interrupted sweep resumes where it
 stopped (-skip_done).
 """
 
@@ -92,7 +92,8 @@ def runs(root: Path, results: Path, python: str) -> list[list[str]]:
                         [*retrains, ["baseline"], ["jit_anchored"], ["gradient_ascent"],
                          ["lipschitz_forgetting"], ["jit_zero_shot"]],
                         "memorise_random.jsonl"),
-            *demo(OTHERS),
+            *demo(OTHERS, first_builds),
+            *demo(OTHERS, [c for c in demo_cells if c not in first_builds]),
             *demo(["jit_zero_shot"], first_builds)]
 
 
