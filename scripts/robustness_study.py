@@ -15,8 +15,8 @@ The runs are ordered by what the study needs first: anchored JiT, its closest fo
 competitor and the baseline on every demo cell; then the memorising cells with every
 forget-only method, the table's JiT and the retrain-tuned JiT; then the random task; then
 the remaining forget-only methods and the table's JiT on the demo cells (seeds with a second
-build first), and the earlier zero-shot rule on the seeds that have a second build. An interrupted sweep resumes where it
-stopped (-skip_done).
+build first), and the earlier zero-shot rule on the seeds that have a second build. An
+interrupted sweep resumes where it stopped (-skip_done).
 """
 
 from __future__ import annotations
