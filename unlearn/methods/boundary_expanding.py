@@ -107,9 +107,6 @@ class ExpandLearner(Learner):
 
 def check(values: dict) -> SelectionRule:
     """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
-    if not 0 <= values["momentum"] < 1:
-        raise UsageError(f"boundary_expanding: momentum must lie in [0, 1), got "
-                         f"{values['momentum']}")
     return rule_from("boundary_expanding", values)
 
 

@@ -80,11 +80,9 @@ class ShrinkLearner(Learner):
 
 def check(values: dict) -> SelectionRule:
     """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
-    bound, momentum = values["bound"], values["momentum"]
+    bound = values["bound"]
     if not (math.isfinite(bound) and bound > 0):
         raise UsageError(f"boundary_shrink: bound must be positive, got {bound}")
-    if not 0 <= momentum < 1:
-        raise UsageError(f"boundary_shrink: momentum must lie in [0, 1), got {momentum}")
     return rule_from("boundary_shrink", values)
 
 

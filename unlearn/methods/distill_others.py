@@ -56,11 +56,9 @@ class OtherClassDistillation(Learner):
 
 def check(values: dict) -> SelectionRule:
     """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
-    temperature, momentum = values["temperature"], values["momentum"]
+    temperature = values["temperature"]
     if not (math.isfinite(temperature) and temperature > 0):
         raise UsageError(f"distill_others: temperature must be positive, got {temperature}")
-    if not 0 <= momentum < 1:
-        raise UsageError(f"distill_others: momentum must lie in [0, 1), got {momentum}")
     return rule_from("distill_others", values)
 
 

@@ -122,9 +122,12 @@ class SelectionRule:
 
 
 def rule_from(method: str, values: dict, rate: str = "lr") -> SelectionRule:
-    """The checked rule a forget-only method's hyperparameters describe. `rate` names its
-    learning rate: "lr" (lr, lr_max, lr_growth) or "eta" (JiT's eta_start, eta_max,
-    eta_growth)."""
+    """The checked rule a forget-only method's hyperparameters describe (and its SGD momentum,
+    where it has one). `rate` names its learning rate: "lr" (lr, lr_max, lr_growth) or "eta"
+    (JiT's eta_start, eta_max, eta_growth)."""
+    momentum = values.get("momentum", 0.0)
+    if not (isinstance(momentum, int | float) and 0 <= momentum < 1):
+        raise UsageError(f"{method}: momentum must lie in [0, 1), got {momentum}")
     start = values["eta_start"] if rate == "eta" else values["lr"]
     rule = SelectionRule(lr=start, lr_max=values[f"{rate}_max"],
                          lr_growth=values[f"{rate}_growth"], holdout=values["holdout"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
 from unlearn.methods.forget_only import (
     Learner,
@@ -33,9 +32,6 @@ class GradientAscent(Learner):
 
 def check(values: dict) -> SelectionRule:
     """The settings' checks (UsageError: exit 2, before any data), and the rule they give."""
-    if not 0 <= values["momentum"] < 1:
-        raise UsageError(f"gradient_ascent: momentum must lie in [0, 1), got "
-                         f"{values['momentum']}")
     return rule_from("gradient_ascent", values)
 
 

@@ -50,6 +50,7 @@ from lipschitz import JitOptions
 from lipschitz import lipschitz_forgetting as run_jit
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
+from unlearn.methods.forget_only import holdout_split
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 # The tasks whose forgotten samples keep a label the model still predicts (task names; the
@@ -57,17 +58,6 @@ from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, regi
 LABEL_KEPT = ("random", "sub_class")
 
 log = logging.getLogger(__name__)
-
-
-def holdout_split(count: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(fit positions, held-out positions) within a forget set of `count`, both sorted; a
-    seeded draw with at least one sample on each side."""
-    if count < 2:
-        raise UsageError(f"jit_zero_shot: the forget set has {count} sample(s); holding one "
-                         "out to choose η needs at least two")
-    held = min(count - 1, max(1, round(count * fraction)))
-    perm = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
-    return perm[held:].sort().values, perm[:held].sort().values
 
 
 def eta_ladder(eta_min: float, eta_max: float, factor: float) -> list[float]:
@@ -107,7 +97,7 @@ def jit_zero_shot(
     """Zero-shot JiT: η chosen from the forget set alone (module docstring), then JiT with it."""
     JitOptions(sigma=sigma, eta=eta_min, n_samples=n_samples).validate()
     check_rule(holdout, eta_min, eta_max, eta_factor, refine_steps)
-    fit, held = holdout_split(len(data.forget_labels()), holdout, data.seed)
+    fit, held = holdout_split(len(data.forget_labels()), holdout, data.seed, "jit_zero_shot")
     original = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def jit(eta: float, subset) -> None:
