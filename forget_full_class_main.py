@@ -18,7 +18,8 @@ JIT = {
 }
 
 # Tables of other methods' settings may sit here too ({method: {network: values}}); the
-# defaults of every method are declared beside it in unlearn/methods/.
+# defaults of every method are declared beside it in unlearn/methods/. Runs, sweeps and the
+# tuner read TABLES from this file's text (plain literals; unlearn/methods/hyperparameters.py).
 TABLES = {"lipschitz_forgetting": JIT}
 
 
@@ -31,7 +32,7 @@ def wandb_names(args) -> tuple[str, str]:
 
 @guarded
 def main(argv=None) -> int:
-    return forget_main("full_class", argv, default_batch=128, default_seed=0, tables=TABLES,
+    return forget_main("full_class", argv, default_batch=128, default_seed=0,
                        wandb_names=wandb_names)
 
 

@@ -32,7 +32,7 @@ def wandb_names(args) -> tuple[str, str]:
 
 @guarded
 def main(argv=None) -> int:
-    return forget_main("random", argv, default_batch=128, default_seed=0, tables=TABLES,
+    return forget_main("random", argv, default_batch=128, default_seed=0,
                        wandb_names=wandb_names)
 
 

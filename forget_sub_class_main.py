@@ -30,7 +30,7 @@ def wandb_names(args) -> tuple[str, str]:
 
 @guarded
 def main(argv=None) -> int:
-    return forget_main("sub_class", argv, default_batch=64, default_seed=42, tables=TABLES,
+    return forget_main("sub_class", argv, default_batch=64, default_seed=42,
                        wandb_names=wandb_names)
 
 

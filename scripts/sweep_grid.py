@@ -12,11 +12,13 @@ Before `--`: the entry point and the flags every run gets (single dash, the entr
 After `--`: the published usage, GPU (a CUDA index, a list such as 0,1,2,3 spread one job per
 device, or cpu) and SEED (one, or a list such as 1,2,3), then flags added to every run.
 
-The settings passed explicitly are read where users edit them, when the grid is built, so a
-sweep never runs stale values: JiT's sigma, eta, N from the JIT table of the task's
-forget_*_main.py (its source text: an edit there changes the next grid), the retrain epochs
-from unlearn/recipes.py, the methods from the registry (every method of the task). Anything else is
-the entry point's own default.
+The runs resolve their hyperparameters as any run does (unlearn/methods/hyperparameters.py):
+JiT's sigma, eta, N come from the JIT table of the task's forget_*_main.py, read by each run
+from the file's text, so the grid passes no copy of them (a copy would outrank a -tuned table
+given after GPU SEED); the grid resolves the JiT methods once when it is built, so a bad row
+is refused before the first job. The grid passes the retrain epochs from unlearn/recipes.py
+and takes the methods from the registry (every method of the task). Anything else is the
+entry point's own default.
 
 Environment (all optional; relative paths are relative to the repository root):
   RESULTS       results store (default results/results.jsonl)
@@ -39,8 +41,6 @@ Environment (all optional; relative paths are relative to the repository root):
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
 import os
 import re
 import shlex
@@ -55,9 +55,9 @@ from unlearn.exit_codes import guarded
 from unlearn.methods import hyperparameters
 from unlearn.methods.registration import declared, methods_for
 
-ROOT = Path(__file__).resolve().parent.parent  # the entry points and their tables
 JIT = "lipschitz_forgetting"
 JIT_ZERO_SHOT = "jit_zero_shot"  # JiT's σ and N from the same table; η comes from its own rule
+JIT_ANCHORED = "jit_anchored"  # likewise
 USAGE = """usage: {script} GPU SEED [extra flags for every run]
   GPU: a CUDA device (0), a list spread one job per device (0,1,2,3), or cpu
   SEED: one seed (1) or a list (1,2,3)"""
@@ -177,48 +177,36 @@ def chosen_methods(task: str, declared: str, override: str | None) -> list[str]:
     return chosen
 
 
-def jit_table(main_file: Path) -> dict:
-    """The `JIT` dict of a forget_*_main.py: {network: {sigma, eta, n_samples}}.
-
-    Read from the file's source text; a table that is not a plain literal is imported instead.
-    """
-    tree = ast.parse(main_file.read_text(), str(main_file))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "JIT" for t in node.targets):
-            try:
-                code = compile(ast.Expression(node.value), str(main_file), "eval")
-                return eval(code, {"__builtins__": {}, "dict": dict})
-            except Exception:
-                break  # not a plain literal: fall back to importing the module
-    spec = importlib.util.spec_from_file_location(main_file.stem, main_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    table = getattr(module, "JIT", None)
-    if not isinstance(table, dict):
-        raise UsageError(f"{main_file.name} has no JIT table")
-    return table
+# The environment's JiT settings: (variable, flag, hyperparameter), and the JiT methods whose
+# runs take each flag (jit_zero_shot chooses η itself; jit_anchored takes none of them).
+JIT_VARIABLES = (("JIT_SIGMA", "-sigma", "sigma"), ("JIT_ETA", "-eta", "eta"),
+                 ("JIT_N", "-n_samples", "n_samples"))
+JIT_FLAGS_OF = {JIT: ("sigma", "eta", "n_samples"), JIT_ZERO_SHOT: ("sigma", "n_samples"),
+                JIT_ANCHORED: ()}
 
 
-def jit_flags(grid: Grid, env: Mapping[str, str]) -> list[str]:
-    """-sigma -eta -n_samples: the environment's, else the net's row of the task's JIT table."""
-    main_file = ROOT / tasks.ENTRY_POINTS[grid.task]
-    table = jit_table(main_file)
-    for method in {JIT, JIT_ZERO_SHOT} & set(grid.methods):
-        # the runs would refuse a bad row, each with this sentence: refuse it once, before the
-        # first job (and in a dry run)
+def jit_flags(grid: Grid, env: Mapping[str, str]) -> dict[str, list[str]]:
+    """Each JiT method's flags: -sigma -eta -n_samples where the environment sets them
+    (JIT_SIGMA, JIT_ETA, JIT_N), and -jit_reference for lipschitz_forgetting. The runs read the
+    table of the task's main file themselves, through the resolver; the grid resolves each
+    JiT method here as its runs will, so a bad or missing row is refused once, before the
+    first job (and in a dry run), with the run's sentence."""
+    given = {name: (flag, env_value(env, variable)) for variable, flag, name in JIT_VARIABLES
+             if env_value(env, variable) is not None}
+    flags = {}
+    for method, takes in JIT_FLAGS_OF.items():
+        if method not in grid.methods:
+            continue
         declaration = declared()[method]
-        hyperparameters.table_row(declaration, grid.task, grid.net,
-                                  hyperparameters.table_for(declaration, {JIT: table}))
-    row = table.get(grid.net, {})
-    flags = []
-    for flag, key, name in (("-sigma", "sigma", "JIT_SIGMA"), ("-eta", "eta", "JIT_ETA"),
-                            ("-n_samples", "n_samples", "JIT_N")):
-        value = env_value(env, name)
-        if value is None and key not in row:
-            raise UsageError(f"{main_file.name} has no JiT {key} for {grid.net}; set {name}")
-        flags += [flag, value if value is not None else repr(row[key])]
-    return flags + (["-jit_reference"] if grid.jit_reference else [])
+        hyperparameters.resolve(
+            declaration, grid.task, grid.net, grid.dataset,
+            batch_size=int(env_value(env, "B") or 128),
+            flags={name: hyperparameters.convert(declaration, name, given[name][1])
+                   for name in takes if name in given})
+        flags[method] = [item for name in takes if name in given for item in given[name]]
+    if JIT in flags and grid.jit_reference:
+        flags[JIT].append("-jit_reference")
+    return flags
 
 
 def recipe_epochs(lookup, dataset: str, net: str) -> str | None:
@@ -242,10 +230,7 @@ def method_settings(grid: Grid, env: Mapping[str, str]) -> dict[str, list[str]]:
         "retrain_reference": ["-retrain_epochs", reference] if reference else [],
         "finetune": ["-finetune_epochs", finetune] if finetune else [],
     }
-    if JIT in grid.methods or JIT_ZERO_SHOT in grid.methods:
-        jit = jit_flags(grid, env)
-        flags[JIT] = jit
-        flags[JIT_ZERO_SHOT] = [*jit[0:2], *jit[4:6]]  # -sigma S -n_samples N
+    flags.update(jit_flags(grid, env))
     return flags
 
 

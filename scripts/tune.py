@@ -31,11 +31,11 @@ from unlearn.cli import Parser
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.pretraining import original_recipe, stored_retrains
+from unlearn.tasks import TASKS
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup
 from unlearn.tuning.run_tuning import (
     DEFAULT_TRIALS,
-    MAIN_OF_TASK,
     TuningRequest,
     request_space,
     tune,
@@ -47,7 +47,7 @@ from unlearn.tuning.widening import parse_limit
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", required=True, choices=list(MAIN_OF_TASK))
+    parser.add_argument("--task", required=True, choices=list(TASKS))
     parser.add_argument("--dataset", required=True, choices=list(datasets.DATASETS))
     parser.add_argument("--net", required=True)
     parser.add_argument("--method", required=True)

@@ -23,6 +23,7 @@ import pretrain_model
 from models import build_model, checkpoint
 from scripts import sweep_grid, tune
 from unlearn import disk, model_store, report, results
+from unlearn.methods import hyperparameters
 from unlearn.model_store import ModelStore, TrainingRecipe
 
 
@@ -154,10 +155,17 @@ def test_settings_from_files_are_checked_before_any_data(world, tmp_path, capsys
     no_work(monkeypatch)
     store = tmp_path / "r.jsonl"
     jit = full(world, store, method="lipschitz_forgetting")
-    # a main-file table row with a quoted η
+    # a main-file table row with a quoted η (in a copy of the main file: the resolver reads
+    # the tables from the file's text, for a run and for a sweep alike)
+    copy = tmp_path / "repo"
+    copy.mkdir()
+    main_file = Path(forget_full_class_main.__file__).read_text()
+    row = '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)'
+    assert row in main_file
+    (copy / "forget_full_class_main.py").write_text(
+        main_file.replace(row, row.replace("5e-5", '"5e-5"')))
     with monkeypatch.context() as patch:
-        patch.setitem(forget_full_class_main.JIT, "CNN", dict(sigma=0.5, eta="5e-5",
-                                                             n_samples=25))
+        patch.setattr(hyperparameters, "ROOT", copy)
         run_line = one_error_line(invoke(forget_full_class_main.main, jit, capsys),
                                   "forget_full_class_main.py", "eta", "'5e-5'")
     # tuned tables of the wrong structure, or with a value out of the method's domain
@@ -179,14 +187,7 @@ def test_settings_from_files_are_checked_before_any_data(world, tmp_path, capsys
     assert file_state(store) is None
 
     # a sweep's dry run refuses the bad row with the sentence the run gave
-    copy = tmp_path / "repo"
-    copy.mkdir()
-    main_file = Path(forget_full_class_main.__file__).read_text()
-    row = '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)'
-    assert row in main_file
-    (copy / "forget_full_class_main.py").write_text(
-        main_file.replace(row, row.replace("5e-5", '"5e-5"')))
-    monkeypatch.setattr(sweep_grid, "ROOT", copy)
+    monkeypatch.setattr(hyperparameters, "ROOT", copy)
     grid = ["forget_full_class_main.py", "-net", "CNN", "-dataset", "FashionMNIST",
             "--weights", "w.pth", "--forget-classes", "Trouser",
             "--methods", "lipschitz_forgetting", "--", "cpu", "1"]

@@ -20,7 +20,7 @@ from unlearn import cli, report
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, registry
 from unlearn.methods.__main__ import markdown_table
-from unlearn.methods.hyperparameters import main_tables, resolve, table_for
+from unlearn.methods.hyperparameters import main_tables, resolve
 from unlearn.methods.registration import (
     ALL_TASKS,
     FORGET,
@@ -197,12 +197,12 @@ def test_hidden_per_task_defaults_are_explicit_now():
 def test_the_main_files_jit_table_is_read_without_importing_it():
     assert main_tables("full_class")["lipschitz_forgetting"] == forget_full_class_main.JIT
     values = resolve(METHODS["lipschitz_forgetting"], "full_class", "CNN", "FashionMNIST",
-                     batch_size=128, table=main_tables("full_class")["lipschitz_forgetting"])
+                     batch_size=128)
     assert (values["sigma"], values["eta"]) == (forget_full_class_main.JIT["CNN"]["sigma"],
                                                 forget_full_class_main.JIT["CNN"]["eta"])
     with pytest.raises(UsageError, match="add a row for CNN"):
         resolve(METHODS["lipschitz_forgetting"], "full_class", "CNN", "FashionMNIST",
-                batch_size=128, table={})
+                batch_size=128, tables={})
 
 
 TASK_DATASET = {"full_class": "Cifar100", "sub_class": "Cifar20", "random": "Cifar10"}
@@ -213,8 +213,7 @@ def test_every_keyword_hyperparameter_resolves_for_every_task_and_network(name):
     method = METHODS[name]
     for task in method.tasks:
         for net in ("VGG16", "ViT", "ResNet18", "CNN"):
-            values = resolve(method, task, net, TASK_DATASET[task], batch_size=77,
-                             table=table_for(method, main_tables(task)))
+            values = resolve(method, task, net, TASK_DATASET[task], batch_size=77)
             assert set(values) == set(method.parameters)
             assert not any(isinstance(v, str) and v.startswith("<") for v in values.values())
             if method.defaults.get("*", {}).get("batch_size") == RUN_BATCH_SIZE:
@@ -239,7 +238,7 @@ def hyper(method: str, *flags: str, net: str = "CNN") -> dict:
     args = cli.build_parser("full_class", 128, 0).parse_args(
         ["-net", net, "-dataset", "FashionMNIST", "-classes", "10", "-forget_class", "1",
          "-method", method, *flags])
-    return cli.method_hyperparameters("full_class", args, forget_full_class_main.TABLES)
+    return cli.method_hyperparameters("full_class", args)
 
 
 def test_ssd_scrub_and_gkt_are_settable_with_hp():
@@ -259,6 +258,65 @@ def test_hp_wins_over_the_older_flags_which_still_work():
     assert hyper("UNSIR", "-published_noise")["published_noise"] is True
     assert hyper("retrain", "-retrain_epochs", "2")["epochs"] == 2
     assert hyper("retrain", "-retrain_epochs", "0")["epochs"] == 5  # Fashion-MNIST's recipe
+
+
+def test_precedence_declaration_table_tuned_flags_hp():
+    """The one documented order (unlearn/methods/hyperparameters.py, docs/tuning.md):
+    declaration, main-file table, -tuned, the older flags, -hp; each later source wins."""
+    jit = METHODS["lipschitz_forgetting"]
+    row = main_tables("full_class")["lipschitz_forgetting"]["CNN"]
+
+    def sigma_eta_n(**sources):
+        values = resolve(jit, "full_class", "CNN", "FashionMNIST", batch_size=8, **sources)
+        return values["sigma"], values["eta"], values["n_samples"]
+
+    tuned = {"sigma": 0.9, "eta": 1e-3, "n_samples": 7}
+    assert sigma_eta_n() == (row["sigma"], row["eta"], row["n_samples"])  # over REQUIRED
+    assert sigma_eta_n(tuned=tuned) == (0.9, 1e-3, 7)
+    assert sigma_eta_n(tuned=tuned, flags={"sigma": 0.3}) == (0.3, 1e-3, 7)
+    assert sigma_eta_n(tuned=tuned, flags={"sigma": 0.3},
+                       overrides={"sigma": 0.2, "n_samples": 3}) == (0.2, 1e-3, 3)
+    # through the command line: -finetune_epochs beats the tuned table, -hp beats both; the
+    # tuned lr stays where no later source sets it
+    args = cli.build_parser("full_class", 128, 0).parse_args(
+        ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-forget_class", "1",
+         "-method", "finetune", "-finetune_epochs", "2"])
+    assert cli.method_hyperparameters("full_class", args)["lr"] == 0.02  # declared
+    chosen = cli.method_hyperparameters("full_class", args, {"epochs": 4, "lr": 0.5})
+    assert (chosen["epochs"], chosen["lr"]) == (2, 0.5)
+    args.hp = ["epochs=3"]
+    assert cli.method_hyperparameters("full_class", args, {"epochs": 4})["epochs"] == 3
+
+
+def test_runs_sweeps_and_tuning_read_the_main_file_through_one_reader(tmp_path, monkeypatch):
+    """An edited main-file row is what a run, the sweep's check and the tuner's fixed values
+    all resolve (main_tables reads the file's text; nothing imports a copy of it)."""
+    from scripts import sweep_grid
+    from unlearn.methods import hyperparameters
+    from unlearn.tuning.run_tuning import fixed_hyperparameters
+
+    text = (hyperparameters.ROOT / "forget_random_main.py").read_text()
+    row = '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)'
+    (tmp_path / "forget_random_main.py").write_text(
+        text.replace(row, '"CNN": dict(sigma=0.25, eta=2e-4, n_samples=9)'))
+    monkeypatch.setattr(hyperparameters, "ROOT", tmp_path)
+    assert main_tables("random")["lipschitz_forgetting"]["CNN"] == dict(
+        sigma=0.25, eta=2e-4, n_samples=9)
+    fixed = fixed_hyperparameters("random", "FashionMNIST", "CNN", "lipschitz_forgetting",
+                                  {"eta": ("log_float", 1e-5, 1e-2)}, 128)
+    assert (fixed["sigma"], fixed["n_samples"]) == (0.25, 9) and "eta" not in fixed
+    args = cli.build_parser("random", 128, 0).parse_args(
+        ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-forget_count", "3",
+         "-method", "lipschitz_forgetting"])
+    assert cli.method_hyperparameters("random", args)["eta"] == 2e-4
+    (tmp_path / "forget_random_main.py").write_text(
+        text.replace(row, '"CNN": dict(sigma=-0.25, eta=2e-4, n_samples=9)'))
+    grid = sweep_grid.parse(["forget_random_main.py", "-net", "CNN", "-dataset", "FashionMNIST",
+                             "--weights", "w.pth", "--forget-count", "3", "--methods",
+                             "lipschitz_forgetting", "--", "cpu", "1"], {})
+    with pytest.raises(UsageError, match="forget_random_main.py: the lipschitz_forgetting "
+                                         "table for CNN: sigma must be positive"):
+        sweep_grid.commands(grid, {})
 
 
 def test_hp_outside_the_search_range_is_allowed():

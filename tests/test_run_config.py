@@ -45,8 +45,7 @@ def random_run_key(*flags: str) -> str:
     args = build_parser("random", 128, 0).parse_args(
         ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-method", "baseline",
          "-weight_path", "a.pth", "-forget_count", "100", "-seed", "3", *flags])
-    config = config_from_args("random", args, forget_random_main.TABLES,
-                              forget_random_main.wandb_names)
+    config = config_from_args("random", args, forget_random_main.wandb_names)
     return config_key(config, "ab")
 
 

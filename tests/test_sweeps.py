@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_fixtures import invoke
 from data_files import write_fashion_mnist
 
 import forget_full_class_main
@@ -22,7 +23,7 @@ import pretrain_model
 from scripts import sweep_grid
 from unlearn import cli, results, sweep, sweep_runner
 from unlearn.errors import UsageError
-from unlearn.methods import METHODS
+from unlearn.methods import METHODS, hyperparameters
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*_exps_*.sh"))
@@ -132,35 +133,50 @@ def test_generated_commands_parse(declared, script):
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_jit_settings_come_from_the_main_files_tables(declared, script):
-    """σ, η, N are the task's main-file row for the script's network (no script default
-    overrides it); CIFAR grids run the published JiT (-jit_reference), Fashion-MNIST the
-    default form."""
+    """The grid passes no copy of σ, η, N: each run resolves the task's main-file row for the
+    script's network, as a run started by hand does; CIFAR grids run the published JiT
+    (-jit_reference), Fashion-MNIST the default form."""
     (jit,) = grid(declared, script, "cpu", "0", METHODS="lipschitz_forgetting",
                   CLASSES="rocket")
-    row = JIT_TABLES[PARSERS[jit[1]][0]][value(jit, "-net")]
-    assert float(value(jit, "-sigma")) == row["sigma"]
-    assert float(value(jit, "-eta")) == row["eta"]
-    assert int(value(jit, "-n_samples")) == row["n_samples"]
+    assert not {"-sigma", "-eta", "-n_samples"} & set(jit)
+    task, parser = PARSERS[jit[1]]
+    chosen = cli.method_hyperparameters(task, parser.parse_args(jit[2:]))
+    row = JIT_TABLES[task][value(jit, "-net")]
+    assert {name: chosen[name] for name in row} == row
     assert ("-jit_reference" in jit) == script.name.startswith("cifar")
     assert "-gpu" not in jit
 
 
-def test_editing_a_jit_row_changes_the_dry_run(declared, tmp_path, monkeypatch, capsys):
-    """The grid reads the JiT table from the main file's text when it is built: an edited row
-    is what the next dry run prints."""
-    edited = (ROOT / "forget_full_class_main.py").read_text().replace(
-        '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)',
-        '"CNN": dict(sigma=0.75, eta=7e-5, n_samples=10)')
-    assert "eta=7e-5" in edited
-    (tmp_path / "forget_full_class_main.py").write_text(edited)
-    monkeypatch.setattr(sweep_grid, "ROOT", tmp_path)
+def test_an_edited_jit_row_reaches_the_runs_and_a_bad_one_stops_the_grid(declared, tmp_path,
+                                                                         monkeypatch, capsys):
+    """The runs read the JiT table from the main file's text (the resolver's one reader): an
+    edited row is what a run of the grid resolves, and a row without η refuses the whole grid
+    before the first job, with the sentence a run would give."""
+    original = (ROOT / "forget_full_class_main.py").read_text()
+    row = '"CNN": dict(sigma=0.5, eta=5e-5, n_samples=25)'
+    (tmp_path / "forget_full_class_main.py").write_text(
+        original.replace(row, '"CNN": dict(sigma=0.75, eta=7e-5, n_samples=10)'))
+    monkeypatch.setattr(hyperparameters, "ROOT", tmp_path)
     env = {"DRY_RUN": "1", "METHODS": "lipschitz_forgetting", "PYTHON": "py"}
     assert sweep_grid.main([*declared[FULL.name], "cpu", "3"], env) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert line == ("py forget_full_class_main.py -net CNN -dataset FashionMNIST -classes 10 "
                     "-method lipschitz_forgetting -forget_class Sneaker "
                     "-weight_path checkpoints/CNN-FashionMNIST.pth -seed 3 "
-                    "-results results/results.jsonl -sigma 0.75 -eta 7e-05 -n_samples 10")
+                    "-results results/results.jsonl")
+    args = PARSERS["forget_full_class_main.py"][1].parse_args(line.split()[2:])
+    chosen = cli.method_hyperparameters("full_class", args)
+    assert (chosen["sigma"], chosen["eta"], chosen["n_samples"]) == (0.75, 7e-5, 10)
+
+    (tmp_path / "forget_full_class_main.py").write_text(
+        original.replace(row, '"CNN": dict(sigma=0.5, n_samples=25)'))
+    outcome = invoke(lambda argv: sweep_grid.main(argv, env), [*declared[FULL.name], "cpu", "3"],
+                     capsys)
+    assert outcome.code == 2 and outcome.out == ""
+    assert "no eta for lipschitz_forgetting with CNN" in outcome.err
+    # JIT_ETA fills the gap, for the grid's check and for its runs
+    assert sweep_grid.main([*declared[FULL.name], "cpu", "3"], {**env, "JIT_ETA": "1e-4"}) == 0
+    assert capsys.readouterr().out.split()[-2:] == ["-eta", "1e-4"]
 
 
 def test_environment_overrides(declared):

@@ -42,8 +42,8 @@ def test_tuned_values_replace_the_defaults(world, tmp_path, capsys):
 
 @pytest.mark.parametrize("entry, message", [
     (None, "no tuned values for finetune"),
-    ({"learning_rate": 0.1}, "has no hyperparameter 'learning_rate'"),
-    ({"epochs": 2.5}, "expects int values"),
+    ({"learning_rate": 0.1}, "sets learning_rate, which finetune does not take"),
+    ({"epochs": 2.5}, "epochs takes int, got 2.5"),
 ])
 def test_missing_or_stale_tuned_values_are_one_line_and_record_nothing(world, tmp_path, capsys,
                                                                       entry, message):

@@ -173,7 +173,7 @@ def test_pareto_front_by_hand():
 
 @pytest.mark.parametrize("extra, message", [
     (["--space", "nope=float:0:1"], "has no hyperparameter 'nope'"),
-    (["--space", "epochs=float:1:5"], "expects int values"),
+    (["--space", "epochs=float:1:5"], "epochs takes int, got 1.0"),
     (["--space", "lr=log_float:0.1:0.01"], "empty or inverted"),
     (["--space", "lr=choice:"], "expected name=kind"),
     (["--measure-on", "test"], "may not measure on the test split"),

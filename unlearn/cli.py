@@ -25,7 +25,6 @@ from unlearn.model_store import store_root
 from unlearn.pretraining import default_checkpoint
 from unlearn.tasks import RANDOM, SUB_CLASS, title
 from unlearn.tuning import table as tuned_table
-from unlearn.tuning.space import check_values
 
 log = logging.getLogger("unlearn")
 
@@ -91,7 +90,8 @@ def build_parser(task: str, default_batch: int, default_seed: int) -> argparse.A
     flag(parser, "tuned", nargs="?", const=str(tuned_table.DEFAULT_DIR), default=None,
          metavar="DIR", help="use the method's tuned hyperparameters from "
                              "DIR/<task>_<dataset>_<net>.json (default DIR: tuned/), written by "
-                             "scripts/tune.py; they replace the table's and the flags' values")
+                             "scripts/tune.py; they replace the declared defaults and the "
+                             "table's values, and the flags and -hp still win over them")
     flag(parser, "skip_done", action="store_true",
          help="do nothing if this exact run (config and checkpoint) is already recorded (exit "
               "code 3) or being run by another process (4); sweeps pass it")
@@ -140,7 +140,8 @@ def on_off(value: str | None) -> bool | None:
 
 
 # The flags older than -hp: each sets one hyperparameter of the methods named (when given;
-# for the others it is ignored, so a sweep can pass the same flags to every run). -hp wins.
+# for the others it is ignored, so a sweep can pass the same flags to every run). They win
+# over a tuned table; -hp wins over them.
 FLAG_HYPERPARAMETERS = [
     # (flag, hyperparameter, methods, value from the parsed flag or None when not given)
     ("sigma", "sigma", {"lipschitz_forgetting", "jit_zero_shot"}, lambda v: v),
@@ -160,13 +161,13 @@ FLAG_HYPERPARAMETERS = [
 ]
 
 
-def method_hyperparameters(task: str, args, tables: dict, tuned: dict | None = None) -> dict:
-    """Every keyword hyperparameter of the chosen method, resolved for this run.
-
-    From the method's declaration (unlearn/methods/<method>.py), then `tables` (the tables at the
-    top of each main file, where users edit them: {method: {network: values}}), then the older
-    flags, then `tuned` (a tuned table's values, -tuned), then `-hp NAME=VALUE`; see
-    unlearn/methods/hyperparameters.py. Every value is checked here, before any data is loaded.
+def method_hyperparameters(task: str, args, tuned: dict | None = None,
+                           tuned_from: str = "") -> dict:
+    """Every keyword hyperparameter of the chosen method, resolved for this run by
+    hyperparameters.resolve: the method's declaration (unlearn/methods/<method>.py), the table
+    at the top of the task's main file, `tuned` (a tuned table's values, -tuned; `tuned_from`
+    names the file), the older flags, then `-hp NAME=VALUE`. Every value is checked there,
+    before any data is loaded; then the method's own checks of its settings run.
     """
     method = METHODS[args.method]
     if method.name in ("jit_zero_shot", "jit_anchored"):
@@ -176,17 +177,15 @@ def method_hyperparameters(task: str, args, tables: dict, tuned: dict | None = N
         if args.jit_reference:
             raise UsageError(f"{method.name} runs JiT in its default form; -jit_reference is "
                              "for lipschitz_forgetting")
-    overrides = {}
+    flags = {}
     for flag_name, name, methods, value_of in FLAG_HYPERPARAMETERS:
         value = value_of(getattr(args, flag_name))
         if method.name in methods and value is not None:
-            overrides[name] = value
-    overrides.update(tuned or {})
-    overrides.update(hyperparameters.parse_overrides(method, args.hp))
+            flags[name] = value
     chosen = hyperparameters.resolve(method, task, args.net, args.dataset,
-                                     batch_size=args.b,
-                                     table=hyperparameters.table_for(method, tables),
-                                     overrides=overrides)
+                                     batch_size=args.b, tuned=tuned, tuned_from=tuned_from,
+                                     flags=flags,
+                                     overrides=hyperparameters.parse_overrides(method, args.hp))
     check_settings = getattr(method.fn, "check_settings", None)
     if check_settings is not None:  # the method's own checks of its settings, before any data
         check_settings(chosen)
@@ -196,7 +195,7 @@ def method_hyperparameters(task: str, args, tables: dict, tuned: dict | None = N
     return chosen
 
 
-def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> RunConfig:
+def config_from_args(task: str, args, wandb_names: Callable) -> RunConfig:
     """Resolve a parsed command line into the run's config."""
     num_classes = args.superclasses if task == SUB_CLASS else args.classes
     if task == SUB_CLASS:
@@ -225,16 +224,12 @@ def config_from_args(task: str, args, tables: dict, wandb_names: Callable) -> Ru
     if args.retrain_epochs is not None and args.retrain_epochs < 0:  # 0: the recipe's epochs
         raise UsageError(f"-retrain_epochs must be at least 0, got {args.retrain_epochs}")
     project, name = wandb_names(args)
-    tuned, tuned_from = {}, None
+    tuned, tuned_from, tuned_path = {}, None, ""
     if args.tuned is not None:
+        tuned_path = str(tuned_table.table_path(task, args.dataset, args.net, args.tuned))
         tuned, tuned_from = tuned_table.lookup(task, args.dataset, args.net, args.method,
                                                args.tuned, store_root(args.store))
-        check_values(args.method, tuned)
-        where = f"tuned table {tuned_table.table_path(task, args.dataset, args.net, args.tuned)}"
-        for key, value in tuned.items():
-            hyperparameters.check_value(METHODS[args.method], key, value, where=where)
-    # the tuned table replaces the defaults; -hp still wins over it
-    chosen = method_hyperparameters(task, args, tables, tuned)
+    chosen = method_hyperparameters(task, args, tuned, tuned_path)
     return RunConfig(
         task=task, net=args.net, dataset=args.dataset, num_classes=num_classes,
         method=args.method,
@@ -297,14 +292,14 @@ guarded = functools.partial(exit_codes.guarded, resume_hint=FORGET_RESUME_HINT)
 
 
 def forget_main(task: str, argv: list[str] | None, *, default_batch: int, default_seed: int,
-                tables: dict, wandb_names: Callable) -> int:
+                wandb_names: Callable) -> int:
     """Parse, run, print the scores. Shared by the three forgetting entry points. The exit code
     says how the run ended: 0 done, 3 skipped (-skip_done: recorded already; its scores are
     printed), 4 claimed by another live process (logged)."""
     setup_logging()
     args = build_parser(task, default_batch, default_seed).parse_args(argv)
     args.method = registry.canonical_name(args.method)
-    status, row = run_with_status(config_from_args(task, args, tables, wandb_names),
+    status, row = run_with_status(config_from_args(task, args, wandb_names),
                                   strict_checkpoint=args.strict_checkpoint)
     if row is not None:
         print(format_scores(row))

@@ -1,11 +1,17 @@
-"""A method's hyperparameters for one run, resolved from their one source, and `-hp NAME=VALUE`.
+"""The one hyperparameter resolver: a method's hyperparameters for one run, from every source.
 
-Lowest to highest precedence:
+Runs (unlearn/cli.py), sweeps (scripts/sweep_grid.py checks the tables when it builds a grid)
+and tuning (unlearn/tuning/: the values a trial does not vary, the defaults a space must
+cover) all call `resolve`. Lowest to highest precedence:
 1. the method function's own keyword defaults (values that hold for every task and network);
 2. its declaration's `defaults` (per task, network and dataset; unlearn/methods/<method>.py);
 3. the table for that method at the top of the task's main file (JiT's σ, η, N per network,
-   where users edit them);
-4. the command line: the older flags (-sigma, -finetune_epochs, ...), then `-hp NAME=VALUE`.
+   where users edit them), read from the file's source by `main_tables`;
+4. a tuned table's values (`-tuned`, written by scripts/tune.py);
+5. the older single-purpose flags (-sigma, -finetune_epochs, ...);
+6. `-hp NAME=VALUE`.
+Each source is checked once as it enters (names the method takes, then each value's type and
+domain, `check_value`), and the error names the source.
 
 Torch-free, so the sweep scripts and the tuner resolve exactly what an entry point would.
 """
@@ -18,27 +24,23 @@ import math
 from unlearn import REPO_ROOT, recipes
 from unlearn.errors import UsageError
 from unlearn.methods.registration import (
-    FULL_CLASS,
-    RANDOM,
     REQUIRED,
     RUN_BATCH_SIZE,
-    SUB_CLASS,
     Method,
     Recipe,
     declared_defaults,
 )
+from unlearn.tasks import ENTRY_POINTS
 
-ROOT = REPO_ROOT
-# The entry point of each task: its tables (e.g. JIT) sit at the top of the file.
-MAIN_FILES = {FULL_CLASS: "forget_full_class_main.py", SUB_CLASS: "forget_sub_class_main.py",
-              RANDOM: "forget_random_main.py"}
+ROOT = REPO_ROOT  # where the main files are (tests point it at a copy)
 
 
 def main_tables(task: str) -> dict:
-    """The `TABLES` of the task's main file ({method: {network: {name: value}}}), read from its
-    source without importing it: top-level assignments of literals (dicts, comprehensions
-    over earlier names) are evaluated in order."""
-    path = ROOT / MAIN_FILES[task]
+    """The `TABLES` of the task's main file (tasks.ENTRY_POINTS; {method: {network: {name:
+    value}}}), read from its source without importing it: top-level assignments of literals
+    (dicts, comprehensions over earlier names) are evaluated in order. The only reader of the
+    tables: an entry point, a sweep and the tuner all see what the file says now."""
+    path = ROOT / ENTRY_POINTS[task]
     namespace: dict = {}
     for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1
@@ -72,34 +74,51 @@ def table_for(method: Method, tables: dict) -> dict | None:
 
 
 def resolve(method: Method, task: str, net: str, dataset: str, *, batch_size: int,
-            table: dict | None = None, overrides: dict | None = None) -> dict:
-    """Every keyword hyperparameter of `method` for this run (see the module's docstring).
+            tables: dict | None = None, tuned: dict | None = None, tuned_from: str = "",
+            flags: dict | None = None, overrides: dict | None = None) -> dict:
+    """Every keyword hyperparameter of `method` for this run, in the module's precedence.
 
-    `table`: the main file's {network: {name: value}} for this method; `overrides`: from the
-    command line, already converted (parse_overrides). Recipe references and RUN_BATCH_SIZE
-    are replaced by their values; a hyperparameter nobody set is a UsageError.
+    `tables`: the main files' {method: {network: values}} (default: `main_tables(task)`, the
+    file as it is now); `tuned`: a tuned table's values, `tuned_from` naming the table in
+    errors; `flags`: the older flags' values; `overrides`: `-hp`, already converted
+    (parse_overrides). Recipe references and RUN_BATCH_SIZE are replaced by their values; a
+    hyperparameter nobody set is a UsageError, and so is a bad value from any source.
     """
-    values = declared_defaults(method, task, net, dataset)
-    row = table_row(method, task, net, table)
-    values.update(row)
-    values.update(overrides or {})
+    where_table = f"{ENTRY_POINTS[task]}: the {method.name} table"
+    table = table_for(method, main_tables(task) if tables is None else tables)
+    layers = [(where_table + f" for {net}", table_row(net, table, where_table)),
+              (f"tuned table {tuned_from}: the {method.name} entry", tuned or {}),
+              (f"{method.name}'s flags", flags or {}),
+              (f"-hp for {method.name}", overrides or {})]
+    values = {name: reference_value(value, dataset, net, batch_size)
+              for name, value in declared_defaults(method, task, net, dataset).items()}
     for name, value in values.items():
-        values[name] = reference_value(value, dataset, net, batch_size)
+        if value != REQUIRED:
+            check_value(method, name, value, where=f"{method.name}'s declared default")
+    for where, layer in layers:
+        check_layer(method, layer, where)
+        values.update(layer)
     missing = [name for name, value in values.items() if value == REQUIRED]
     if missing:
         raise UsageError(f"no {', '.join(missing)} for {method.name} with {net} ({task}): add "
-                         f"a row for {net} to its table in {MAIN_FILES[task]} or pass "
+                         f"a row for {net} to its table in {ENTRY_POINTS[task]} or pass "
                          f"-hp {missing[0]}=VALUE")
-    for name, value in values.items():
-        check_value(method, name, value)
     return values
 
 
-def table_row(method: Method, task: str, net: str, table: dict | None) -> dict:
-    """The main file's values of `method` for `net`, each checked against the method's
-    signature and domain (a quoted number, a negative σ), so a bad row is refused before any
-    data is loaded, with the same sentence by a run and by a sweep's dry run."""
-    where = f"{MAIN_FILES[task]}: the {method.name} table"
+def check_layer(method: Method, values: dict, where: str) -> None:
+    """One source's values: names the method takes, then each value's type and domain."""
+    unknown = sorted(set(values) - set(method.parameters))
+    if unknown:
+        raise UsageError(f"{where} sets {', '.join(unknown)}, which {method.name} does not "
+                         f"take; valid: {', '.join(method.parameters) or 'none'}")
+    for name, value in values.items():
+        check_value(method, name, value, where=where)
+
+
+def table_row(net: str, table: dict | None, where: str) -> dict:
+    """The row for `net` of one method's main-file table ({} without a table or row); the
+    table's shape is checked here, its values by `resolve` with every other source's."""
     if table is None:
         return {}
     if not isinstance(table, dict):
@@ -108,13 +127,7 @@ def table_row(method: Method, task: str, net: str, table: dict | None) -> dict:
     row = table.get(net, {})
     if not isinstance(row, dict):
         raise UsageError(f"{where}'s row for {net} must be a dict {{name: value}}, got {row!r}")
-    unknown = sorted(set(row) - set(method.parameters))
-    if unknown:
-        raise UsageError(f"{where} sets {', '.join(unknown)}, which it does not take; valid: "
-                         f"{', '.join(method.parameters)}")
-    for name, value in row.items():
-        check_value(method, name, value, where=f"{where} for {net}")
-    return row
+    return dict(row)
 
 
 def reference_value(value, dataset: str, net: str, batch_size: int):

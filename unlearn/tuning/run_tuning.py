@@ -8,7 +8,6 @@ the best trial lies against (unlearn/tuning/widening.py), within the same budget
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,8 +27,6 @@ from unlearn.versioning import code_version
 
 log = logging.getLogger(__name__)
 
-MAIN_OF_TASK = {"full_class": "forget_full_class_main", "sub_class": "forget_sub_class_main",
-                "random": "forget_random_main"}
 MEASURED_ON = ("validation",)  # the only split a tuning objective may measure on
 # The budget of a committed table: complete trials per method and task. With Optuna's 10
 # random start-up trials, 40 leaves TPE 30 informed ones (12 trials had left it 2).
@@ -64,12 +61,10 @@ class TuningRequest:
 def fixed_hyperparameters(task: str, dataset: str, net: str, method: str, space: dict,
                           batch_size: int) -> dict:
     """What a trial does not vary: every hyperparameter a run of `method` would resolve (the
-    declaration's defaults, then the main file's table row for this network, where users edit
-    settings), without the entries the space varies."""
-    main = importlib.import_module(MAIN_OF_TASK[task])
+    run's resolver: the declaration's defaults, then the main file's table row for this
+    network, where users edit settings), without the entries the space varies."""
     declared = get_method(method, task)
-    resolved = hyperparameters.resolve(declared, task, net, dataset, batch_size=batch_size,
-                                       table=hyperparameters.table_for(declared, main.TABLES))
+    resolved = hyperparameters.resolve(declared, task, net, dataset, batch_size=batch_size)
     return {k: v for k, v in resolved.items() if k not in space}
 
 

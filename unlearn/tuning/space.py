@@ -12,14 +12,11 @@ the registry), so a tuner can at least find what the paper ran.
 
 from __future__ import annotations
 
-import inspect
-import math
-
 from unlearn import recipes
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, hyperparameters
+from unlearn.methods.registration import SPACE_KINDS, check_space_entry
 
-KINDS = ("log_float", "float", "int", "choice")
 # Methods a tuner refuses: references, or a retrain whose space only bounds a user's choice.
 UNTUNED = ("baseline", "retrain", "retrain_reference")
 
@@ -48,11 +45,11 @@ def uncovered_defaults(method: str) -> list[str]:
     declared, space = METHODS[method], search_space(method)
     missed = []
     for task in sorted(declared.tasks):
-        table = hyperparameters.table_for(declared, hyperparameters.main_tables(task))
+        tables = hyperparameters.main_tables(task)
         for net, dataset in recipes.EXPECTED_ORIGINAL:
             try:
                 values = hyperparameters.resolve(declared, task, net, dataset, batch_size=128,
-                                                 table=table)
+                                                 tables=tables)
             except UsageError:  # no default at all there (e.g. no table row): nothing to miss
                 continue
             missed += [f"{task}/{net}/{dataset}: {name}={values[name]!r} outside {entry!r}"
@@ -65,9 +62,9 @@ def parse_override(text: str) -> tuple[str, tuple]:
     """`name=kind:low:high` or `name=choice:a,b,c` (command line) -> (name, entry)."""
     name, sep, rest = text.partition("=")
     kind, _, values = rest.partition(":")
-    if not sep or not name or kind not in KINDS or not values:
+    if not sep or not name or kind not in SPACE_KINDS or not values:
         raise UsageError(f"search space entry {text!r}: expected name=kind:low:high or "
-                         f"name=choice:a,b (kind one of {', '.join(KINDS)})")
+                         f"name=choice:a,b (kind one of {', '.join(SPACE_KINDS)})")
     if kind == "choice":
         return name, (kind, [_number_or_text(v) for v in values.split(",") if v != ""])
     bounds = values.split(":")
@@ -86,80 +83,25 @@ def _number_or_text(text: str):
 
 
 def check_space(method: str, space: dict[str, tuple]) -> None:
-    """One readable UsageError for an empty space, an unknown name, a wrong kind or type, or an
-    empty / inverted range. Names and types come from the method's signature."""
+    """One readable UsageError for an empty space, an unknown name, a malformed entry (the
+    registration's check of a declared space), or a value a run would refuse: every choice,
+    and both ends of a range as the kind draws them (a float range of an int parameter
+    draws floats), go through the resolver's check of a value (type and domain)."""
     if not space:
         raise UsageError(f"the search space of {method!r} is empty")
+    declared = METHODS[method]
     for name, entry in space.items():
-        _check_entry(method, name, entry, _keyword(method, name).default)
-        _check_in_domain(method, name, entry)
-
-
-def _check_in_domain(method: str, name: str, entry) -> None:
-    """Every value the entry can draw must be one a run accepts (a σ range reaching below
-    zero would spend its trials on runs refused as bad input, each scored as failed)."""
-    values = entry[1] if entry[0] == "choice" else entry[1:]  # a range: its two ends
-    for value in values:
-        hyperparameters.check_value(METHODS[method], name, value,
-                                    where=f"search space of {method}")
-
-
-def check_values(method: str, values: dict) -> None:
-    """Names and types of fixed hyperparameter values (e.g. a tuned table's) against the
-    method's signature: one readable UsageError for a stale or mistyped entry."""
-    for name, value in values.items():
-        _check_type(f"{method}: {name}", value, _keyword(method, name).default)
-
-
-def _keyword(method: str, name: str) -> inspect.Parameter:
-    """The method's keyword-only parameter `name`; a UsageError listing them if it has none."""
-    parameters = inspect.signature(METHODS[method].fn).parameters
-    keywords = {n: p for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
-    if name not in keywords:
-        raise UsageError(f"{method} has no hyperparameter {name!r}; it has: "
-                         f"{', '.join(keywords)}")
-    return keywords[name]
-
-
-def _check_entry(method: str, name: str, entry, default) -> None:
-    where = f"search space of {method}: {name}"
-    if not isinstance(entry, (tuple, list)) or not entry or entry[0] not in KINDS:
-        raise UsageError(f"{where}: expected (kind, ...) with kind one of {', '.join(KINDS)}, "
-                         f"got {entry!r}")
-    kind = entry[0]
-    if kind == "choice":
-        if len(entry) != 2 or not isinstance(entry[1], (list, tuple)) or not entry[1]:
-            raise UsageError(f"{where}: choice needs a non-empty list of values")
-        for value in entry[1]:
-            _check_type(where, value, default)
-        return
-    if len(entry) != 3:
-        raise UsageError(f"{where}: {kind} needs (kind, low, high)")
-    low, high = entry[1], entry[2]
-    wanted = int if kind == "int" else (int, float)
-    for bound in (low, high):
-        if isinstance(bound, bool) or not isinstance(bound, wanted) or not math.isfinite(bound):
-            raise UsageError(f"{where}: {kind} bounds must be "
-                             f"{'whole numbers' if kind == 'int' else 'numbers'}, got {bound!r}")
-    # an int range [a, a] holds one value; a float range needs room to sample
-    if not (low <= high if kind == "int" else low < high):
-        raise UsageError(f"{where}: the range [{low}, {high}] is empty or inverted")
-    if kind == "log_float" and low <= 0:
-        raise UsageError(f"{where}: log_float needs low > 0, got {low}")
-    _check_type(where, int(low) if kind == "int" else float(low), default)
-
-
-def _check_type(where: str, value, default) -> None:
-    """A sampled value must have the type of the method's default (None default: anything)."""
-    if default is inspect.Parameter.empty or default is None:
-        return
-    expected = type(default)
-    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        ok = True  # an int is a fine float
-    if not ok:
-        raise UsageError(f"{where}: the method expects {expected.__name__} values, got {value!r} "
-                         f"({type(value).__name__})")
+        where = f"search space of {method}"
+        if name not in declared.parameters:
+            raise UsageError(f"{where}: {method} has no hyperparameter {name!r}; it has: "
+                             f"{', '.join(declared.parameters)}")
+        check_space_entry(f"{where}: {name}", entry)
+        if entry[0] == "choice":
+            values = entry[1]
+        else:
+            values = [int(v) if entry[0] == "int" else float(v) for v in entry[1:]]
+        for value in values:
+            hyperparameters.check_value(declared, name, value, where=where)
 
 
 def suggest(trial, space: dict[str, tuple]) -> dict:
