@@ -13,7 +13,9 @@ method supplies one optimisation step; the rule decides how many steps, at what 
    strength from weak to strong instead of guessing it (an η that suits one model of a recipe
    destroys the next one). Stepping stops at the first check where the measure reaches the
    target (module `target_for`), where the collapse guard trips, where the loss turns
-   non-finite, or when `max_passes` passes over the fit part are spent.
+   non-finite, or when `max_passes` passes over the fit part are spent, but never fewer than
+   `min_steps` steps: a small forget set (a memorised class of 200 images is two batches) has
+   too few steps per pass for the ramp to reach any strength, and its steps are cheap.
 3. Full class (the measure is the held-out slice): the returned model is the measured one,
    the model after exactly the steps the rule counted. Its forgetting was measured on forget
    samples it never stepped on, which is what a forget set's unseen images and the class's
@@ -77,6 +79,7 @@ class SelectionRule:
     lr_growth: float = 1.1  # factor per check
     holdout: float = 0.2  # fraction of the forget set held out from stepping
     max_passes: float = 3.0  # step budget, in passes over the fit part
+    min_steps: int = 60  # ... but at least this many steps (small forget sets)
     checks_per_pass: int = 10  # checks of measure and guard per pass over the fit part
     guard: float = 0.5  # least other-class agreement a returned model keeps
     # points by which the measure may rise above its lowest value so far: the strength only
@@ -107,6 +110,8 @@ class SelectionRule:
         if not self.max_passes > 0:
             raise bad(f"max_passes must be positive (a step budget of 0 does nothing), "
                       f"got {self.max_passes}")
+        if int(self.min_steps) != self.min_steps or self.min_steps < 1:
+            raise bad(f"min_steps must be a whole number >= 1, got {self.min_steps}")
         if int(self.checks_per_pass) != self.checks_per_pass or self.checks_per_pass < 1:
             raise bad(f"checks_per_pass must be a whole number >= 1, got {self.checks_per_pass}")
         if not 0 <= self.guard < 1:
@@ -324,7 +329,7 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
 
     steps_per_pass = math.ceil(len(fit) / batch_size)
     steps_per_check = max(1, round(steps_per_pass / rule.checks_per_pass))
-    budget = max(1, math.ceil(rule.max_passes * steps_per_pass))
+    budget = max(rule.min_steps, math.ceil(rule.max_passes * steps_per_pass))
 
     watched = torch.cat([held, measured]).unique()  # positions a check forwards, sorted
     at = {int(p): i for i, p in enumerate(watched)}
