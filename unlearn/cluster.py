@@ -328,6 +328,8 @@ def run_sweep(jobs: list, options: SubmitOptions, log_dir: Path, *,
             while any(not job.done() for job in pending) and time.monotonic() < deadline:
                 time.sleep(0.2)
             for job in pending:
-                if job.done():
+                # a job killed before it wrote its result has nothing to collect, and asking
+                # submitit for it waits out its results timeout: its runs stay "not run"
+                if job.done() and job.paths.result_pickle.exists():
                     collect(job, cancelled=True)
     return [outcomes.get(job.index, Outcome(job, "not run")) for job in jobs]
