@@ -78,7 +78,10 @@ def runs(root: Path, results: Path, python: str) -> list[list[str]]:
 
     def memorising(task: str, forget_sets: list[str], methods: list[list[str]],
                    out: str) -> list[list[str]]:
-        return [run(python, task, memorise, "memorise", seed, name, results / out, *method)
+        # closeness to the K retrains, as the committed memorising studies measured it: the
+        # cells are theirs (same originals, classes, forget set), so these rows extend them
+        return [run(python, task, memorise, "memorise", seed, name, results / out, *method,
+                    "-closeness_retrains", str(RETRAINS))
                 for seed in MEMORISE_SEEDS for name in forget_sets for method in methods]
 
     retrains = [["retrain", "-retrain_index", str(k)] for k in range(RETRAINS)]
