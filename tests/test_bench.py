@@ -276,3 +276,19 @@ def test_bench_forget_only_quick(tmp_path, fashion_dir):
     numbers = json.loads(out.read_text())
     assert set(numbers["competitor_over_anchored"]) == set(bench_forget_only.COMPETITORS)
     assert numbers["anchored_over_one_pass"] > 0
+
+
+def test_bench_gkt_quick(tmp_path, fashion_dir):
+    """The gkt benchmark runs the published computation and the default through the entry
+    point and reports the speed-up and both results (a random-initialised CNN)."""
+    from bench import bench_gkt
+    from models.checkpoint import save_checkpoint
+    weights = tmp_path / "cnn.pth"
+    save_checkpoint(weights, cnn(), {"arch": "CNN", "num_classes": 10,
+                                     "dataset": "FashionMNIST"})
+    out = tmp_path / "numbers.json"
+    assert bench_gkt.main(["--quick", "--weights", str(weights), "--data-dir", fashion_dir,
+                           "--json", str(out)]) == 0
+    numbers = json.loads(out.read_text())
+    assert set(numbers["metrics"]) == {"published, seed 0", "default, seed 0", "default, seed 1"}
+    assert numbers["speedup"] > 0

@@ -147,11 +147,51 @@ def test_gkt_trains_a_student_without_touching_data():
     assert changed(before, student)
 
 
-def test_gkt_teacher_train_mode_is_restored():
+def test_gkt_teacher_train_mode_leaves_the_model_alone():
+    """The published train-mode teacher moves batch-norm statistics: of a copy, not of the
+    model passed in."""
     model, data = tiny_method_data("gkt")
     model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     gkt(model, zero_shot(data), CPU, threshold=1.0, teacher_train_mode=True, **SMALL_GKT)
     assert not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def count_calls(module: torch.nn.Module) -> list[int]:
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gkt_reuses_the_student_steps_inputs_without_changing_the_result(
+        monkeypatch, channels_last):
+    """The generator's images and the fixed teacher's outputs are the same at every student
+    step of a pseudo batch: computed once, the student comes out bit for bit as with the
+    published recomputation, after fewer generator forwards."""
+    from unlearn.methods import gkt as module
+
+    generators = []
+    real = module.PseudoImageGenerator
+
+    def recorded(*args):
+        generators.append(real(*args))
+        generators[-1].calls = count_calls(generators[-1])
+        return generators[-1]
+
+    monkeypatch.setattr(module, "PseudoImageGenerator", recorded)
+    settings = dict(SMALL_GKT, n_student_iter=4, threshold=1.0, channels_last=channels_last)
+    students = []
+    for recompute in (True, False):
+        model, data = tiny_method_data("gkt")
+        students.append(gkt(model, zero_shot(data), CPU, recompute=recompute, **settings))
+    published, reused = students
+    assert all(torch.equal(a, b) for a, b in zip(published.state_dict().values(),
+                                                 reused.state_dict().values()))
+    # per pseudo batch: 1 + 4 forwards recomputed; 1 (generator step) + 1 (student steps)
+    assert [g.calls[0] for g in generators] == [3 * 5, 3 * 2]
+    assert all(p.is_contiguous() for p in reused.parameters())  # handed back in plain memory
 
 
 def test_gkt_stops_when_the_gate_rejects_everything(caplog):
