@@ -178,18 +178,25 @@ def test_attack_table_shows_each_attack_beside_its_own_power(tmp_path):
 
     rows = [with_attacks(row("retrain", 0, 90, 0, 0.01, 1), 0.5, 0.9),
             with_attacks(row("retrain", 1, 92, 2, 0.03, 1), 0.6, 0.8),
+            with_attacks(row("retrain", 2, 91, 1, 0.02, 1), 0.9),  # recorded before power
+            row("retrain", 3, 93, 0, 0.02, 1),  # recorded before the attacks
+            with_attacks(row("finetune", 0, 90, 3, 0.02, 5), 0.5, 0.9),
+            with_attacks(row("finetune", 1, 92, 5, 0.03, 5), 0.6, 0.8),
             with_attacks(row("baseline", 0, 88, 95, 0.17, 0), 0.7)]  # recorded before power
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert report.main([str(store), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     text = (tmp_path / "out" / "full_class_FashionMNIST_CNN_attacks.md").read_text()
-    assert "| retrain | 2 | 0.550 (0.850) |" in text  # means over the row's own runs
+    # n counts the runs the values average: the run without attacks is not one of them; the
+    # power is not averaged over a subset of them
+    assert "| retrain | 3 | 0.667 (–) |" in text
+    assert "| finetune | 2 | 0.550 (0.850) |" in text
     assert "| baseline | 1 | 0.700 (–) |" in text
     assert "membership attacks" in (tmp_path / "out" / "report.md").read_text()
     lines = list(csv.DictReader(io.StringIO(
         (tmp_path / "out" / "full_class_FashionMNIST_CNN_attacks.csv").read_text())))
-    assert lines[1]["attack_loss_auc"] == "0.5500"
-    assert lines[1]["attack_loss_auc_original"] == "0.8500"
+    assert (lines[1]["n"], lines[1]["attack_loss_auc"]) == ("3", "0.6667")
+    assert lines[1]["attack_loss_auc_original"] == ""
     assert lines[0]["attack_loss_auc_original"] == ""
     # power describes the original model, not the method: the study does not compare it
     from unlearn import study

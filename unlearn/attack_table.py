@@ -5,8 +5,9 @@ A run records both (metrics.evaluate): `attack_<a>_<measure>` on the unlearned m
 `attack_<a>_<measure>_original` on the original model the run started from, on the same
 forget samples and non-members. An attack without power on the original model shows nothing
 about forgetting, whatever its value on the unlearned one, so the two are always shown
-together: "result (power)", each the mean over the row's runs. Rows recorded before runs
-measured power show "–" for it.
+together: "result (power)", each the mean over the row's runs that measured the attacks; the
+table's n counts exactly those runs. Power is shown only when each of them measured it too
+(rows recorded before runs measured power show "–"), so both means cover the same runs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ MEASURES = {"auc": "AUC", "tpr_at_fpr_1pct": "TPR@1%"}
 POWER = "_original"
 
 
+def attacked(runs: list[dict]) -> list[dict]:
+    """The runs that measured the population attacks (older rows did not)."""
+    return [run for run in runs if "attack_loss_auc" in run["metrics"]]
+
+
 def mean_of(runs: list[dict], key: str) -> float | None:
-    values = [run["metrics"][key] for run in runs if key in run["metrics"]]
-    return statistics.fmean(values) if values else None
+    """The mean of `key` over the runs that measured the attacks, or None unless each of
+    them recorded it (a mean over fewer runs than the table's n would misstate it)."""
+    values = [run["metrics"][key] for run in attacked(runs) if key in run["metrics"]]
+    return statistics.fmean(values) if values and len(values) == len(attacked(runs)) else None
 
 
 def has_attacks(rows) -> bool:
@@ -46,10 +54,11 @@ def markdown(title: str, rows) -> str:
              "|:---|" + "---:|" * (len(header) - 1)]
     for row in rows:
         cells = [cell(row.runs, a, m) for a in ATTACKS for m in MEASURES]
-        lines.append("| " + " | ".join([row.label, str(len(row.runs)), *cells]) + " |")
+        lines.append("| " + " | ".join([row.label, str(len(attacked(row.runs))), *cells]) + " |")
     lines += ["", "Each cell: the attack on the unlearned model (power: the same attack on the "
                   "original model, same samples), mean over the runs. Members: the forget-train "
-                  "samples; non-members: matched never-seen test samples. AUC 0.5 shows "
+                  "samples; non-members: matched never-seen test samples; n: the runs that "
+                  "measured the attacks. AUC 0.5 shows "
                   "forgetting only where the power is well above 0.5; retrain's value is the "
                   "target."]
     return "\n".join(lines) + "\n"
@@ -63,6 +72,6 @@ def csv_text(rows) -> str:
     writer.writerow(["method", "label", "n"] + [k + s for k in keys for s in ("", POWER)])
     for row in rows:
         values = [mean_of(row.runs, k + s) for k in keys for s in ("", POWER)]
-        writer.writerow([row.method, row.label, len(row.runs)]
+        writer.writerow([row.method, row.label, len(attacked(row.runs))]
                         + ["" if v is None else f"{v:.4f}" for v in values])
     return out.getvalue()
