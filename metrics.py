@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearn import tasks
 from unlearn.attacks.population import attack_power, matched_nonmembers, population_attacks
 from unlearn.attacks.roc import DEFAULT_FPRS, check_fprs
+from unlearn.data import tasks
 from unlearn.devices import use_channels_last_on_cpu
 from unlearn.errors import DivergedError, UsageError
 

@@ -12,10 +12,10 @@ import functools
 import logging
 import sys
 
-import datasets
 from models import MODELS
 from unlearn import distributed, exit_codes
 from unlearn.cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
+from unlearn.data import datasets
 from unlearn.pretraining import PretrainConfig, pretrain
 
 

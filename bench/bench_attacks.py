@@ -31,7 +31,6 @@ import time
 
 import torch
 
-import datasets
 import metrics
 from bench.bench_eval import load_model as load_eval_model
 from bench.bench_eval import load_sets
@@ -48,6 +47,7 @@ from bench.common import (
     write_json,
 )
 from unlearn import experiment
+from unlearn.data import datasets
 
 
 def make_split(task: str, dataset: str, train_set, test_set, forget_class: int, count: int):

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 
-import datasets
 import metrics
 from bench.common import (
     DEFAULT_CACHE,
@@ -43,6 +42,7 @@ from bench.common import (
     write_json,
 )
 from lipschitz import JitOptions, lipschitz_forgetting
+from unlearn.data import datasets
 
 SIGMAS = (0.5, 0.01)
 SAFE_FRACTION = 0.25  # bf16 is "safe" if it moves Δθ by <= this fraction of a noise redraw

@@ -41,9 +41,9 @@ def _worker(rank: int, size: int, port: int, args: dict, times) -> None:
     import sys
 
     sys.path.insert(0, str(ROOT))
-    import datasets
     from models import build_model
     from unlearn import distributed
+    from unlearn.data import datasets
     from unlearn.seeding import seed_everything
     from unlearn.training import TrainSettings, constant_schedule, train
 

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 
-import datasets
 import metrics
 from bench import literal
 from bench.common import (
@@ -49,6 +48,7 @@ from bench.common import (
     write_json,
 )
 from unlearn import experiment
+from unlearn.data import datasets
 
 
 def load_data(args) -> tuple[str | None, str]:

@@ -29,7 +29,6 @@ import copy
 import torch
 from torch import nn
 
-import datasets
 from bench.common import (
     alternate,
     apply_threads,
@@ -45,6 +44,7 @@ from bench.literal import literal_jit
 from lipschitz import JitOptions, lipschitz_forgetting
 from models import build_model
 from models.vit import tiny_vit_config
+from unlearn.data import datasets
 from unlearn.devices import use_channels_last_on_cpu
 
 SIGMA = {"VGG16": 0.5, "ViT": 0.8, "CNN": 0.5}  # published σ per network (CNN: the tool's)

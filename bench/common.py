@@ -158,7 +158,7 @@ def fashion_mnist(cache: Path, generated: bool = False, n_train: int = 60_000,
 def subset(images, limit: int | None):
     """The first `limit` samples of a datasets.ImageSet (all when None), as the literal's
     `limit` takes them."""
-    import datasets
+    from unlearn.data import datasets
 
     if limit is None:
         return images

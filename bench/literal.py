@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-import datasets
+from unlearn.data import datasets
 
 # ---------------------------------------------------------------- (a) JiT
 

@@ -19,11 +19,11 @@ import time
 import numpy as np
 import torch
 
-import datasets
 from bench import literal
 from bench.common import peak_rss_mb, synchronize, write_json
 from models import build_model
 from models.checkpoint import load_checkpoint
+from unlearn.data import datasets
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

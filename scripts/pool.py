@@ -20,10 +20,10 @@ import argparse
 import shlex
 import sys
 
+from unlearn.data.tasks import FULL_CLASS, RANDOM, SUB_CLASS, TASKS
 from unlearn.exit_codes import guarded
 from unlearn.model_store import retrain_seed
 from unlearn.recipes import REGIMES, regime_flags
-from unlearn.tasks import FULL_CLASS, RANDOM, SUB_CLASS, TASKS
 
 
 def left_out_flags(task: str, forget: str, forget_count: int | None) -> list[str]:

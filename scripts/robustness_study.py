@@ -28,7 +28,7 @@ from pathlib import Path
 
 from scripts.pool import pool_commands
 from scripts.study_runs import original_path
-from unlearn.tasks import ENTRY_POINTS, FULL_CLASS, RANDOM
+from unlearn.data.tasks import ENTRY_POINTS, FULL_CLASS, RANDOM
 
 NET, DATASET, CLASSES = "CNN", "FashionMNIST", 10
 DEMO_CLASSES = ["Sneaker", "Shirt", "Coat", "Bag"]

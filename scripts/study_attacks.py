@@ -22,9 +22,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from unlearn import preflight, results, tasks
+from unlearn import preflight, results
 from unlearn.attacks.lira import VARIANCES
 from unlearn.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
+from unlearn.data import tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded

@@ -24,14 +24,14 @@ import shlex
 import sys
 from pathlib import Path
 
-import datasets
 from scripts.pool import add_pool_arguments, forget_sets
+from unlearn.data import datasets
+from unlearn.data.tasks import ENTRY_POINTS, RANDOM, SUB_CLASS
 from unlearn.exit_codes import guarded
 from unlearn.methods import METHODS
 from unlearn.model_store import ModelStore
 from unlearn.pretraining import PretrainConfig, training_recipe
 from unlearn.recipes import REGIMES, pretrain_epochs
-from unlearn.tasks import ENTRY_POINTS, RANDOM, SUB_CLASS
 
 
 def original_path(net: str, dataset: str, classes: int, seed: int, regime: str,

@@ -49,7 +49,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn import exit_codes, recipes, sweep, tasks
+from unlearn import exit_codes, recipes, sweep
+from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.methods import hyperparameters

@@ -25,13 +25,13 @@ import json
 import logging
 import sys
 
-import datasets
 from models.checkpoint import load_checkpoint
 from unlearn.cli import Parser
+from unlearn.data import datasets
+from unlearn.data.tasks import TASKS
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.pretraining import original_recipe, stored_retrains
-from unlearn.tasks import TASKS
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup
 from unlearn.tuning.run_tuning import (

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datasets import CIFAR10_NAMES, CIFAR20_NAMES, CIFAR100_NAMES
+from unlearn.data.datasets import CIFAR10_NAMES, CIFAR20_NAMES, CIFAR100_NAMES
 
 # Official CIFAR-100 coarse label of each fine class, written out independently of
 # datasets.COARSE_MAP so the loader's mapping is checked against a second statement of it.

@@ -6,9 +6,8 @@ import functools
 
 import torch
 
-import datasets
 from models import build_model
-from unlearn import tasks
+from unlearn.data import datasets, tasks
 from unlearn.methods import FORGET, METHODS, RETAIN, MethodData
 from unlearn.methods.registration import RUN_BATCH_SIZE, Recipe, declared_defaults
 

@@ -1,4 +1,5 @@
-"""datasets.py, unlearn/data_formats.py: formats, class names, splits and the batched loader."""
+"""unlearn/data/datasets.py, unlearn/data/formats.py: formats, class names, splits and the batched
+loader."""
 
 import gzip
 import pickle
@@ -18,8 +19,8 @@ from data_files import (
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-import datasets
-from datasets import (
+from unlearn.data import datasets, formats
+from unlearn.data.datasets import (
     DATASETS,
     BatchLoader,
     ImageSet,
@@ -33,7 +34,6 @@ from datasets import (
     sub_class_split,
     valid_range,
 )
-from unlearn import data_formats
 from unlearn.errors import UsageError
 
 # ---------------------------------------------------------------- on-disk formats
@@ -125,7 +125,7 @@ def test_pins_folder_split_and_resize(tmp_path):
     assert torch.bincount(train.labels).tolist() == [4, 4, 4]
     assert torch.bincount(test.labels).tolist() == [1, 1, 1]
     assert train.class_names == ["pins_Person 0", "pins_Person 1", "pins_Person 2"]
-    _, all_labels, _ = data_formats.read_image_folder(root, 36)
+    _, all_labels, _ = formats.read_image_folder(root, 36)
     tr, te = datasets.pins_split(all_labels, seed=0)
     assert not set(tr.tolist()) & set(te.tolist()) and len(tr) + len(te) == 15
     assert not torch.equal(te, datasets.pins_split(all_labels, seed=3)[1])
@@ -136,7 +136,7 @@ def test_pins_folder_split_and_resize(tmp_path):
     assert torch.equal(train.images[0], torch.from_numpy(expected.transpose(2, 0, 1).copy()))
 
 
-@pytest.mark.skipif(not data_formats.FASHION_MNIST_SYSTEM_DIR.is_dir(),
+@pytest.mark.skipif(not formats.FASHION_MNIST_SYSTEM_DIR.is_dir(),
                     reason="Debian package dataset-fashion-mnist not installed")
 def test_real_fashion_mnist_from_debian_package():
     train, test = load_split("FashionMNIST", True), load_split("FashionMNIST", False)
@@ -148,7 +148,7 @@ def test_real_fashion_mnist_from_debian_package():
 def test_missing_data_names_every_place(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("UNLEARN_ALLOW_DOWNLOAD", raising=False)
-    monkeypatch.setattr(data_formats, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(formats, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-debian")
     empty = tmp_path / "empty"
     with pytest.raises(UsageError) as err:
         load_split("FashionMNIST", True, empty)
@@ -179,7 +179,7 @@ def test_download_only_when_allowed(tmp_path, monkeypatch):
             write_fashion_mnist(Path(download_root), n_train=10, n_test=10)
 
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
-    monkeypatch.setattr(data_formats, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(formats, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-debian")
     monkeypatch.delenv("UNLEARN_ALLOW_DOWNLOAD", raising=False)
     with pytest.raises(UsageError, match="UNLEARN_ALLOW_DOWNLOAD=1"):
         load_split("Cifar10", False, tmp_path / "c10")

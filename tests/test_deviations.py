@@ -10,8 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "docs" / "deviations.md"
 TEXT_SUFFIXES = {".py", ".sh", ".bash", ".md", ".toml", ".txt", ".cfg"}
-SKIPPED_DIRS = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", "data",
-                "checkpoints", "results", "node_modules"}
+SKIPPED_DIRS = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"}
+OUTPUT_DIRS = {"data", "checkpoints", "results"}  # the checkout's own (not unlearn/data)
 PARTS = ("Published", "Here", "Restore", "Evidence")
 HEADING = re.compile(r"^### D(\d+)\. (.+)$", re.MULTILINE)
 CITATION = re.compile(r"\bD(\d+)\b")  # "deviation D7", "deviations D1, D2 and D3", "(D5)"
@@ -24,7 +24,8 @@ def repository_texts() -> list[Path]:
     """Every source, script and prose file of the repository (not data, not the venv)."""
     found = []
     for folder, subfolders, files in os.walk(ROOT):
-        subfolders[:] = [name for name in subfolders if name not in SKIPPED_DIRS]
+        skipped = SKIPPED_DIRS | (OUTPUT_DIRS if Path(folder) == ROOT else set())
+        subfolders[:] = [name for name in subfolders if name not in skipped]
         for name in files:
             path = Path(folder) / name
             if path.suffix in TEXT_SUFFIXES or name == "Makefile":

@@ -8,11 +8,11 @@ import torch
 import torch.multiprocessing as mp
 from data_files import write_fashion_mnist
 
-import datasets
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint
 from unlearn import distributed, seeding
+from unlearn.data import datasets
 
 # Two processes sum the same gradients in another order (gloo all-reduce of per-process
 # parts): float32 rounding differs, nothing else. Measured here: weights agree to 3e-8 after

@@ -17,12 +17,12 @@ import pytest
 import torch
 from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrain_args, rows
 
-import datasets
 import forget_full_class_main
 import pretrain_model
 from models import build_model, checkpoint
 from scripts import sweep_grid, tune
 from unlearn import disk, model_store, report, results
+from unlearn.data import datasets
 from unlearn.methods import hyperparameters
 from unlearn.model_store import ModelStore, TrainingRecipe
 

@@ -409,9 +409,11 @@ def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_pat
     """A copy of the repository plus unlearn/methods/toy_forgetting.py: the method is listed for its
     task, ordered by the report, in the README table output and in a sweep's dry run."""
     copy = tmp_path / "repo"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "results", "checkpoints", "data", "logs", "docs", "bench", "tests",
-        "__pycache__", "*.pth"))
+    outputs = shutil.ignore_patterns(  # the checkout's own folders, not unlearn/data
+        ".git", ".venv", "results", "checkpoints", "data", "logs", "docs", "bench", "tests")
+    anywhere = shutil.ignore_patterns("__pycache__", "*.pth")
+    shutil.copytree(ROOT, copy, ignore=lambda folder, names: anywhere(folder, names) | (
+        outputs(folder, names) if Path(folder) == ROOT else set()))
     shutil.copy(toy_file, copy / "unlearn" / "methods" / "toy_forgetting.py")
     env = {**os.environ, "PYTHON": sys.executable, "DRY_RUN": "1"}
 

@@ -15,13 +15,13 @@ import pytest
 import torch
 from cli_fixtures import invoke, make_world, one_error_line, pretrain_args, rows
 
-import datasets
 import forget_full_class_main
 import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
 from unlearn import exit_codes, experiment, model_store, pretraining
+from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
 

@@ -27,7 +27,6 @@ import torch
 from cli_fixtures import file_state, invoke, make_world, one_error_line, pretrain_args, rows
 from data_files import write_cifar10, write_cifar100, write_pins
 
-import datasets
 import forget_full_class_main
 import forget_random_main
 import pretrain_model
@@ -44,6 +43,7 @@ from unlearn import (
     results,
     sweep,
 )
+from unlearn.data import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,13 +19,13 @@ import torch
 from cli_fixtures import invoke, make_world, one_error_line, rows
 from data_files import write_fashion_mnist
 
-import datasets
 import metrics
 from models import build_model
 from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
 from unlearn import experiment, pretraining, run_outputs
 from unlearn.attacks import ATTACKS
+from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe
 from unlearn.study_attacks import (

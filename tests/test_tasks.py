@@ -1,14 +1,14 @@
-"""unlearn/tasks.py: the forget/retain split of each task, forget metric, and the retrained model
-trained on the same retain set the unlearning run keeps; MethodData's loaders."""
+"""unlearn/data/tasks.py: the forget/retain split of each task, forget metric, and the retrained
+model trained on the same retain set the unlearning run keeps; MethodData's loaders."""
 
 import pytest
 import torch
 from data_files import write_fashion_mnist
 
-import datasets
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import pretraining, tasks
+from unlearn import pretraining
+from unlearn.data import datasets, tasks
 from unlearn.errors import UsageError
 from unlearn.methods import FORGET, RETAIN, DataAccessError, MethodData
 

@@ -14,10 +14,10 @@ import pytest
 from cli_fixtures import invoke
 from data_files import write_fashion_mnist
 
-import datasets
 import pretrain_model
 from scripts import tune
 from unlearn import sweep
+from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS
 from unlearn.tuning import pareto, study

@@ -11,10 +11,10 @@ import pytest
 from cli_fixtures import invoke
 from data_files import write_fashion_mnist
 
-import datasets
 import forget_full_class_main
 import pretrain_model
 from scripts import tune
+from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.model_store import read_recipe, retrain_seed
 from unlearn.tuning import provenance, study, widening

@@ -5,7 +5,7 @@ every model of the pool."""
 import pytest
 import torch
 
-import datasets
+from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.tuning.context import TuningSetup, make_split, subset_with_validation
 

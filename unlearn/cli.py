@@ -14,16 +14,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import datasets
 from lipschitz import JitOptions
 from models import MODELS
 from unlearn import exit_codes
+from unlearn.data import datasets
+from unlearn.data.tasks import RANDOM, SUB_CLASS, title
 from unlearn.errors import UsageError
 from unlearn.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.model_store import store_root
 from unlearn.pretraining import default_checkpoint
-from unlearn.tasks import RANDOM, SUB_CLASS, title
 from unlearn.tuning import table as tuned_table
 
 log = logging.getLogger("unlearn")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-import datasets
 import metrics
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
@@ -30,8 +29,8 @@ from unlearn import (
     run_outputs,
     stable_keys,
     study_layout,
-    tasks,
 )
+from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods import MethodData, get_method

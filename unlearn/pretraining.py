@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-import datasets
 import metrics
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import disk, distributed, preflight, recipes, tasks
+from unlearn import disk, distributed, preflight, recipes
+from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed

@@ -40,8 +40,8 @@ from unlearn import (
     study,
     study_layout,
     study_report,
-    tasks,
 )
+from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.methods.registration import method_groups, method_order

@@ -29,7 +29,8 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from unlearn import study_layout, study_stats, tasks
+from unlearn import study_layout, study_stats
+from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.study_stats import Estimate, Paired
 
@@ -311,7 +312,9 @@ def forgotten_class(row: dict) -> str | None:
 def siblings(dataset: str, fine_name: str) -> list[str]:
     """The other fine classes of a forgotten fine class's superclass (FashionMNIST4, forget
     Sneaker: Sandal, Ankle boot)."""
-    import datasets  # the class tables; imported here so the report loads without torch work
+    from unlearn.data import (
+        datasets,  # the class tables; imported here so the report loads without torch work
+    )
 
     fine = datasets.resolve_fine_class(dataset, fine_name)
     coarse = datasets.coarse_of(fine, dataset)

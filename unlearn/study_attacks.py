@@ -45,15 +45,15 @@ from pathlib import Path
 
 import numpy as np
 
-import datasets
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import pretraining, recipes, report, run_outputs, study_layout, tasks
+from unlearn import pretraining, recipes, report, run_outputs, study_layout
 from unlearn.attacks import lira
 from unlearn.attacks import null as nulls
 from unlearn.attacks.confidence import logit_scaled_confidence
 from unlearn.attacks.forget_quality import MIN_MODELS, forget_quality, quality_null
 from unlearn.attacks.pools import check_pool, pool_confidences, stored_pool
+from unlearn.data import datasets, tasks
 from unlearn.errors import UsageError
 from unlearn.model_store import ModelStore, TrainingRecipe
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-import datasets
+from unlearn.data import datasets
 from unlearn.methods.registration import FORGET, RETAIN, Method  # noqa: F401  (re-exported)
 
 

@@ -22,6 +22,7 @@ import ast
 import math
 
 from unlearn import REPO_ROOT, recipes
+from unlearn.data.tasks import ENTRY_POINTS
 from unlearn.errors import UsageError
 from unlearn.methods.registration import (
     REQUIRED,
@@ -30,7 +31,6 @@ from unlearn.methods.registration import (
     Recipe,
     declared_defaults,
 )
-from unlearn.tasks import ENTRY_POINTS
 
 ROOT = REPO_ROOT  # where the main files are (tests point it at a copy)
 

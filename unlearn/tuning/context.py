@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-import datasets
 from models import build_model
 from models.checkpoint import load_checkpoint, load_into
+from unlearn.data import datasets
+from unlearn.data.tasks import RANDOM, SUB_CLASS, random_description
 from unlearn.errors import UsageError
 from unlearn.methods import MethodData, get_method
-from unlearn.tasks import RANDOM, SUB_CLASS, random_description
 from unlearn.tuning import objective
 from unlearn.tuning.provenance import model_ref
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import datasets
+from unlearn.data import datasets
 
 
 class ForbiddenSplitRead(RuntimeError):

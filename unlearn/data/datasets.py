@@ -1,6 +1,6 @@
 """Datasets: the DATASETS registry, class names, the three splits and the batched loader.
 
-Images are decoded once (unlearn/data_formats.py) and held as uint8 tensors [N, 3, H, W]. Batches go
+Images are decoded once (unlearn/data/formats.py) and held as uint8 tensors [N, 3, H, W]. Batches go
 through the published pipeline as batched tensor ops, in the published order (deviation D8,
 docs/deviations.md):
     uint8 -> /255 (ToTensor) -> [augmentation] -> Normalize(mean, std) -> Resize(image_size)
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from unlearn import data_formats
+from unlearn.data import formats
 from unlearn.errors import UsageError
 
 # Normalisation statistics. The published code uses the CIFAR-100 ones for every dataset,
@@ -104,8 +104,7 @@ class DatasetSpec:
 
 
 def _load_fashion_mnist(train: bool, data_dir: str | None, seed: int) -> ImageSet:
-    images, labels = data_formats.read_fashion_mnist(data_formats.find_fashion_mnist(data_dir),
-                                                     train)
+    images, labels = formats.read_fashion_mnist(formats.find_fashion_mnist(data_dir), train)
     # 28x28 grey -> zero-pad 2 px per side to 32x32 (the CIFAR size the models expect) -> RGB.
     padded = F.pad(images, (2, 2, 2, 2)).unsqueeze(1).repeat(1, 3, 1, 1)
     return ImageSet(padded, labels, labels, list(FASHION_MNIST_NAMES))
@@ -126,7 +125,7 @@ def _load_fashion_mnist_groups(train: bool, data_dir: str | None, seed: int) -> 
 
 
 def _load_cifar10(train: bool, data_dir: str | None, seed: int) -> ImageSet:
-    images, labels, names = data_formats.read_cifar10(data_dir, train)
+    images, labels, names = formats.read_cifar10(data_dir, train)
     return ImageSet(images, labels, labels, names or list(CIFAR10_NAMES))
 
 
@@ -134,7 +133,7 @@ def _load_cifar10(train: bool, data_dir: str | None, seed: int) -> ImageSet:
 def _cifar100(data_dir: str | None, train: bool, cwd: str) -> dict:
     # Shared by Cifar100 and Cifar20 so the same pixels are read and held once; `cwd` keys the
     # cache because the default root ./data is relative.
-    return data_formats.read_cifar100(data_dir, train)
+    return formats.read_cifar100(data_dir, train)
 
 
 def _load_cifar100(train: bool, data_dir: str | None, seed: int) -> ImageSet:
@@ -189,14 +188,14 @@ def pins_split(labels: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Ten
 
 @functools.lru_cache(maxsize=2)
 def _pins_decoded(root: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    return data_formats.read_image_folder(Path(root), PINS_STORED_SIZE)
+    return formats.read_image_folder(Path(root), PINS_STORED_SIZE)
 
 
 def _load_pins(train: bool, data_dir: str | None, seed: int) -> ImageSet:
     """Pins faces: class = sorted identity folder, images 36x36, seeded per-identity 80/20
     split (`seed`); the published code trains and tests on the whole folder (deviation D6)."""
-    root = data_formats.find_image_folder(data_dir).resolve()
-    check_pins_sizes(data_formats.count_images(root))  # before decoding: refused up front
+    root = formats.find_image_folder(data_dir).resolve()
+    check_pins_sizes(formats.count_images(root))  # before decoding: refused up front
     images, labels, names = _pins_decoded(str(root))
     chosen = pins_split(labels, seed)[0 if train else 1]
     return ImageSet(images[chosen], labels[chosen], labels[chosen], names)
@@ -292,7 +291,7 @@ def resolve_class(dataset: str, name: str, data_dir: str | None = None) -> int:
     spec = get_spec(dataset)
     names = list(spec.class_names)
     if spec.name == "PinsFaceRecognition":
-        names = data_formats.list_identities(data_dir) or names
+        names = formats.list_identities(data_dir) or names
         extra = {n.removeprefix("pins_"): i for i, n in enumerate(names)}
         return _lookup(spec.name, name, names, _table(names, extra))
     return _lookup(spec.name, name, names, _table(names, spec.aliases), _FOREIGN.get(spec.name))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from unlearn.errors import UsageError
 
 if TYPE_CHECKING:
-    import datasets
+    from unlearn.data import datasets
 
 FULL_CLASS, SUB_CLASS, RANDOM = "full_class", "sub_class", "random"
 TASKS = (FULL_CLASS, SUB_CLASS, RANDOM)
@@ -75,7 +75,7 @@ class TaskSplit:
 def check_forget_target(task: str, dataset: str, num_classes: int, forget_class: str | None,
                         data_dir: str | None = None) -> None:
     """Fail on a class count or class name that does not fit the dataset, before any loading."""
-    import datasets
+    from unlearn.data import datasets
 
     spec = datasets.get_spec(dataset)
     if num_classes != spec.num_classes:
@@ -93,7 +93,7 @@ def forget_target(task: str, dataset: str, forget_class: str, data_dir: str | No
     """The class a class task forgets, by index (the fine class in the sub-class task), and its
     description ('class Sneaker', 'sub-class rocket'), as results and checkpoints record it.
     `class_names`: the names the loaded data carries (Pins: its identity folders)."""
-    import datasets
+    from unlearn.data import datasets
 
     if task == SUB_CLASS:
         fine = datasets.resolve_fine_class(dataset, forget_class)
@@ -112,7 +112,7 @@ def split_for(task: str, dataset: str, train_set: datasets.ImageSet,
     full_class / sub_class: `forget_class` names the class (or fine class) by name or index.
     random: `forget_count` samples, or the count `forget_perc` gives as published; the draw
     depends on `seed` alone. Retain-test is the whole test set for random (published)."""
-    import datasets
+    from unlearn.data import datasets
 
     check_task(task)
     if task == RANDOM:
@@ -130,7 +130,7 @@ def _random_split(dataset: str, train_set: datasets.ImageSet, test_set: datasets
                   forget_perc: float | None, forget_count: int | None, seed: int) -> TaskSplit:
     import torch
 
-    import datasets
+    from unlearn.data import datasets
 
     num_train = len(train_set.labels)
     if forget_count is not None:
