@@ -13,10 +13,11 @@ import logging
 import sys
 
 from models import MODELS
-from unlearn import distributed, exit_codes
+from unlearn import exit_codes
 from unlearn.cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from unlearn.data import datasets
-from unlearn.pretraining import PretrainConfig, pretrain
+from unlearn.train import distributed
+from unlearn.train.pretraining import PretrainConfig, pretrain
 
 
 @functools.partial(guarded, resume_hint=PRETRAIN_RESUME_HINT)

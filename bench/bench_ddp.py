@@ -32,7 +32,7 @@ from bench.common import (
     subset,
     write_json,
 )
-from unlearn.distributed import free_port
+from unlearn.train.distributed import free_port
 
 
 def _worker(rank: int, size: int, port: int, args: dict, times) -> None:
@@ -42,10 +42,10 @@ def _worker(rank: int, size: int, port: int, args: dict, times) -> None:
 
     sys.path.insert(0, str(ROOT))
     from models import build_model
-    from unlearn import distributed
     from unlearn.data import datasets
-    from unlearn.seeding import seed_everything
-    from unlearn.training import TrainSettings, constant_schedule, train
+    from unlearn.train import distributed
+    from unlearn.train.seeding import seed_everything
+    from unlearn.train.training import TrainSettings, constant_schedule, train
 
     apply_threads(args["threads"])
     world = distributed.world_from_env()

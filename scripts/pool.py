@@ -23,7 +23,7 @@ import sys
 from unlearn.data.tasks import FULL_CLASS, RANDOM, SUB_CLASS, TASKS
 from unlearn.exit_codes import guarded
 from unlearn.model_store import retrain_seed
-from unlearn.recipes import REGIMES, regime_flags
+from unlearn.train.recipes import REGIMES, regime_flags
 
 
 def left_out_flags(task: str, forget: str, forget_count: int | None) -> list[str]:

@@ -30,8 +30,8 @@ from unlearn.data.tasks import ENTRY_POINTS, RANDOM, SUB_CLASS
 from unlearn.exit_codes import guarded
 from unlearn.methods import METHODS
 from unlearn.model_store import ModelStore
-from unlearn.pretraining import PretrainConfig, training_recipe
-from unlearn.recipes import REGIMES, pretrain_epochs
+from unlearn.train.pretraining import PretrainConfig, training_recipe
+from unlearn.train.recipes import REGIMES, pretrain_epochs
 
 
 def original_path(net: str, dataset: str, classes: int, seed: int, regime: str,

@@ -16,7 +16,7 @@ The runs resolve their hyperparameters as any run does (unlearn/methods/hyperpar
 JiT's sigma, eta, N come from the JIT table of the task's forget_*_main.py, read by each run
 from the file's text, so the grid passes no copy of them (a copy would outrank a -tuned table
 given after GPU SEED); the grid resolves the JiT methods once when it is built, so a bad row
-is refused before the first job. The grid passes the retrain epochs from unlearn/recipes.py
+is refused before the first job. The grid passes the retrain epochs from unlearn/train/recipes.py
 and takes the methods from the registry (every method of the task). Anything else is the
 entry point's own default.
 
@@ -49,12 +49,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn import exit_codes, recipes, sweep
+from unlearn import exit_codes, sweep
 from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.methods import hyperparameters
 from unlearn.methods.registration import declared, methods_for
+from unlearn.train import recipes
 
 JIT = "lipschitz_forgetting"
 JIT_ZERO_SHOT = "jit_zero_shot"  # JiT's σ and N from the same table; η comes from its own rule

@@ -31,7 +31,7 @@ from unlearn.data import datasets
 from unlearn.data.tasks import TASKS
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
-from unlearn.pretraining import original_recipe, stored_retrains
+from unlearn.train.pretraining import original_recipe, stored_retrains
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup
 from unlearn.tuning.run_tuning import (

@@ -11,8 +11,8 @@ from data_files import write_fashion_mnist
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import distributed, seeding
 from unlearn.data import datasets
+from unlearn.train import distributed, seeding
 
 # Two processes sum the same gradients in another order (gloo all-reduce of per-process
 # parts): float32 rounding differs, nothing else. Measured here: weights agree to 3e-8 after
@@ -116,7 +116,7 @@ def test_world_from_env(monkeypatch):
 def test_two_processes_resume_a_run_interrupted_after_one_epoch(data, tmp_path, monkeypatch):
     """A run stopped after epoch 1, resumed on two processes, ends where the uninterrupted
     one-process run ends; only rank 0 wrote the checkpoint (no stray temporary files)."""
-    from unlearn import training
+    from unlearn.train import training
 
     whole, resumed = tmp_path / "whole.pth", tmp_path / "resumed.pth"
     assert pretrain_model.main(argv_for(data, whole)) == 0

@@ -32,18 +32,9 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import (
-    claims,
-    exit_codes,
-    experiment,
-    original_model,
-    preflight,
-    pretraining,
-    report,
-    results,
-    sweep,
-)
+from unlearn import claims, exit_codes, experiment, preflight, report, results, sweep
 from unlearn.data import datasets
+from unlearn.train import original_model, pretraining
 
 ROOT = Path(__file__).resolve().parent.parent
 

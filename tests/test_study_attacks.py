@@ -23,7 +23,7 @@ import metrics
 from models import build_model
 from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
-from unlearn import experiment, pretraining, run_outputs
+from unlearn import experiment, run_outputs
 from unlearn.attacks import ATTACKS
 from unlearn.data import datasets
 from unlearn.errors import UsageError
@@ -40,6 +40,7 @@ from unlearn.study_attacks import (
     run_quality,
     summarise,
 )
+from unlearn.train import pretraining
 
 SNEAKER = 7
 RETRAINS = 9  # the retrain rows load 3; U-LiRA needs 2 + 2 more, forgetting quality 3 + 3

@@ -7,10 +7,10 @@ from data_files import write_fashion_mnist
 
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import pretraining
 from unlearn.data import datasets, tasks
 from unlearn.errors import UsageError
 from unlearn.methods import FORGET, RETAIN, DataAccessError, MethodData
+from unlearn.train import pretraining
 
 # Fashion-MNIST fine labels of eight training and four test images; FashionMNIST4 groups them:
 # tops 0 (T-shirt 0, Pullover 2, Coat 4, Shirt 6), bottoms/dresses 1 (Trouser 1, Dress 3),

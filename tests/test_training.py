@@ -3,7 +3,12 @@
 import torch
 from torch import nn
 
-from unlearn.training import TrainSettings, constant_schedule, published_pretrain_schedule, train
+from unlearn.train.training import (
+    TrainSettings,
+    constant_schedule,
+    published_pretrain_schedule,
+    train,
+)
 
 
 def test_schedule_matches_torch_onecycle_after_warmup():

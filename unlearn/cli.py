@@ -23,7 +23,7 @@ from unlearn.errors import UsageError
 from unlearn.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.model_store import store_root
-from unlearn.pretraining import default_checkpoint
+from unlearn.train.pretraining import default_checkpoint
 from unlearn.tuning import table as tuned_table
 
 log = logging.getLogger("unlearn")

@@ -19,22 +19,13 @@ import torch
 import metrics
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
-from unlearn import (
-    claims,
-    closeness,
-    original_model,
-    preflight,
-    pretraining,
-    results,
-    run_outputs,
-    stable_keys,
-    study_layout,
-)
+from unlearn import claims, closeness, preflight, results, run_outputs, stable_keys, study_layout
 from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods import MethodData, get_method
-from unlearn.seeding import seed_everything
+from unlearn.train import original_model, pretraining
+from unlearn.train.seeding import seed_everything
 from unlearn.versioning import code_version
 
 log = logging.getLogger(__name__)
@@ -113,7 +104,7 @@ def run_with_status(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     recorded already is SKIPPED, one claimed by another live process CLAIMED; without it the
     run is always DONE.
     `strict_checkpoint` refuses an original model that falls short of its recipe
-    (unlearn/original_model.py).
+    (unlearn/train/original_model.py).
     """
     method = get_method(config.method, config.task)
     if config.dataset not in datasets.DATASETS:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import math
 
-from unlearn import REPO_ROOT, recipes
+from unlearn import REPO_ROOT
 from unlearn.data.tasks import ENTRY_POINTS
 from unlearn.errors import UsageError
 from unlearn.methods.registration import (
@@ -31,6 +31,7 @@ from unlearn.methods.registration import (
     Recipe,
     declared_defaults,
 )
+from unlearn.train import recipes
 
 ROOT = REPO_ROOT  # where the main files are (tests point it at a copy)
 
@@ -131,7 +132,8 @@ def table_row(net: str, table: dict | None, where: str) -> dict:
 
 
 def reference_value(value, dataset: str, net: str, batch_size: int):
-    """A default's value: RUN_BATCH_SIZE is the run's -b, a Recipe comes from unlearn/recipes.py."""
+    """A default's value: RUN_BATCH_SIZE is the run's -b, a Recipe comes from
+    unlearn/train/recipes.py."""
     if isinstance(value, str) and value == RUN_BATCH_SIZE:
         return batch_size
     if isinstance(value, Recipe):

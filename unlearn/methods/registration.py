@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from unlearn import recipes
 from unlearn.errors import UsageError
+from unlearn.train import recipes
 
 FORGET = "forget"  # the forget training samples
 RETAIN = "retain"  # the retained training samples

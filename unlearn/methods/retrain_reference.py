@@ -20,7 +20,7 @@ from torch import nn
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
 from unlearn.methods.registration import ALL_TASKS, RETAIN, RUN_BATCH_SIZE, recipe, register_method
-from unlearn.training import LrSchedule, TrainSettings, train
+from unlearn.train.training import LrSchedule, TrainSettings, train
 
 log = logging.getLogger(__name__)
 

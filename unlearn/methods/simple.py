@@ -11,7 +11,12 @@ from models.checkpoint import load_checkpoint, load_into
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
 from unlearn.methods.registration import ALL_TASKS, RETAIN, RUN_BATCH_SIZE, recipe, register_method
-from unlearn.training import TrainSettings, constant_schedule, published_pretrain_schedule, train
+from unlearn.train.training import (
+    TrainSettings,
+    constant_schedule,
+    published_pretrain_schedule,
+    train,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ def finetune(
     return model
 
 
-# Trained exactly as the original model was (unlearn/recipes.py), so that it is the gold standard.
+# Trained exactly as the original model was (unlearn/train/recipes.py): the gold standard.
 @register_method(
     "retrain", data={RETAIN}, tasks=ALL_TASKS, order=10,
     description="a fresh model trained from scratch on the retained data (gold standard)",

@@ -12,10 +12,10 @@ the registry), so a tuner can at least find what the paper ran.
 
 from __future__ import annotations
 
-from unlearn import recipes
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, hyperparameters
 from unlearn.methods.registration import SPACE_KINDS, check_space_entry
+from unlearn.train import recipes
 
 # Methods a tuner refuses: references, or a retrain whose space only bounds a user's choice.
 UNTUNED = ("baseline", "retrain", "retrain_reference")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from models.checkpoint import BARE_FORMAT
-from unlearn import recipes
 from unlearn.errors import UsageError
+from unlearn.train import recipes
 
 log = logging.getLogger(__name__)
 

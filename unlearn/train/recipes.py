@@ -100,7 +100,7 @@ RECIPES = {
 # (%) and the epochs its recipe trains. Unlearning settings (JiT's σ/η above all) are tuned on
 # one model, and the commonest reason a reproduction fails is an original model that is not
 # that one (stopped early, or trained differently). Every forgetting run compares its checkpoint
-# with this table (unlearn/original_model.py). acc_test None: no value is known here, only the
+# with this table (unlearn/train/original_model.py). acc_test None: no value is known here, only the
 # epochs are checked. Sources: "measured here" = this project's own run, recorded in docs/measured/;
 # "published recipe" = the epoch counts of the published pretraining code (the tables above).
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, save_checkpoint
 from unlearn.devices import use_channels_last_on_cpu
-from unlearn.distributed import World
 from unlearn.errors import TrainingDivergedError
+from unlearn.train.distributed import World
 
 log = logging.getLogger(__name__)
 
