@@ -21,7 +21,7 @@ from pathlib import Path
 
 import forget_full_class_main
 from bench.common import TRAINED_CNN, apply_threads, emit
-from unlearn import results
+from unlearn.store import results
 
 JIT = "lipschitz_forgetting"
 ANCHORED = "jit_anchored"

@@ -46,7 +46,7 @@ from bench.common import (
     spread,
     write_json,
 )
-from unlearn import results
+from unlearn.store import results
 
 PAIRS = {"TestAcc": "acc_test", "RetainTestAcc": "acc_retain_test", "Df": "acc_forget_test",
          "MIA": "mia"}

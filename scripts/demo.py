@@ -18,7 +18,8 @@ from pathlib import Path
 
 import forget_full_class_main
 import pretrain_model
-from unlearn import report, results
+from unlearn import report
+from unlearn.store import results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ import sys
 
 from unlearn.data.tasks import FULL_CLASS, RANDOM, SUB_CLASS, TASKS
 from unlearn.exit_codes import guarded
-from unlearn.model_store import retrain_seed
+from unlearn.store.model_store import retrain_seed
 from unlearn.train.recipes import REGIMES, regime_flags
 
 

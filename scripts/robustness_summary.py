@@ -22,7 +22,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from unlearn import results
+from unlearn.store import results
 
 PARTS = {"demo.jsonl": "demo recipe", "memorise_full_class.jsonl": "memorising, full class",
          "memorise_random.jsonl": "memorising, random"}

@@ -22,13 +22,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from unlearn import preflight, results
 from unlearn.attacks.lira import VARIANCES
 from unlearn.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
 from unlearn.data import tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
+from unlearn.store import preflight, results
 from unlearn.study_attacks import TPRS, Pools, Result, study_attacks, summarise
 
 COLUMNS = ["task", "dataset", "net", "method", "label", "original", "original_seed", "forget",

@@ -29,7 +29,7 @@ from unlearn.data import datasets
 from unlearn.data.tasks import ENTRY_POINTS, RANDOM, SUB_CLASS
 from unlearn.exit_codes import guarded
 from unlearn.methods import METHODS
-from unlearn.model_store import ModelStore
+from unlearn.store.model_store import ModelStore
 from unlearn.train.pretraining import PretrainConfig, training_recipe
 from unlearn.train.recipes import REGIMES, pretrain_epochs
 

@@ -17,7 +17,7 @@ import pytest
 from data_files import write_cifar10, write_cifar100, write_fashion_mnist
 
 import pretrain_model
-from unlearn import results
+from unlearn.store import results
 
 # Number of task classes of each dataset the tests train a CNN for.
 TINY_DATASETS = {"Cifar10": 10, "Cifar20": 20, "Cifar100": 100, "FashionMNIST": 10,

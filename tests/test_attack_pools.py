@@ -10,7 +10,7 @@ from models.checkpoint import save_checkpoint
 from unlearn.attacks import pools
 from unlearn.attacks.confidence import logit_scaled_confidence
 from unlearn.errors import UsageError
-from unlearn.model_store import ModelStore, TrainingRecipe
+from unlearn.store.model_store import ModelStore, TrainingRecipe
 
 IDENTITY = {"net": "CNN", "dataset": "FashionMNIST", "num_classes": 10}
 

@@ -22,8 +22,8 @@ import forget_sub_class_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import save_checkpoint
-from unlearn import results
 from unlearn.methods import METHODS
+from unlearn.store import results
 
 MAINS = {"full": forget_full_class_main.main, "sub": forget_sub_class_main.main,
          "random": forget_random_main.main, "pretrain": pretrain_model.main}

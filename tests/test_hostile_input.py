@@ -21,10 +21,11 @@ import forget_full_class_main
 import pretrain_model
 from models import build_model, checkpoint
 from scripts import sweep_grid, tune
-from unlearn import disk, model_store, report, results
+from unlearn import report
 from unlearn.data import datasets
 from unlearn.methods import hyperparameters
-from unlearn.model_store import ModelStore, TrainingRecipe
+from unlearn.store import disk, model_store, results
+from unlearn.store.model_store import ModelStore, TrainingRecipe
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +307,7 @@ def test_an_unreadable_lock_is_explained_once_a_minute_then_taken_over(tmp_path,
         checkpoint.save_checkpoint(partial, build_model("CNN", 10), {
             "arch": "CNN", "num_classes": 10, "dataset": "FashionMNIST",
             "recipe": asdict(recipe)})
-    with caplog.at_level(logging.INFO, logger="unlearn.model_store"):
+    with caplog.at_level(logging.INFO, logger="unlearn.store.model_store"):
         path = store.ensure(recipe, train)
     waits = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
     assert len(waits) == 1, waits  # once a minute, not at every poll

@@ -20,10 +20,11 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import exit_codes, experiment, model_store
+from unlearn import exit_codes, experiment
 from unlearn.data import datasets
 from unlearn.errors import UsageError
-from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
+from unlearn.store import model_store
+from unlearn.store.model_store import ModelStore, TrainingRecipe, retrain_seed
 from unlearn.train import pretraining
 
 RECIPE = TrainingRecipe(net="CNN", dataset="FashionMNIST", num_classes=10, seed=0, epochs=1,

@@ -32,8 +32,9 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import claims, exit_codes, experiment, preflight, report, results, sweep
+from unlearn import exit_codes, experiment, report, sweep
 from unlearn.data import datasets
+from unlearn.store import claims, preflight, results
 from unlearn.train import original_model, pretraining
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ def test_torn_tail_is_closed_before_the_next_row(tmp_path, caplog):
     results.append_row(store, {"run": 1})
     with open(store, "a") as handle:  # a writer killed mid-row
         handle.write('{"run": 2, "metr')
-    with caplog.at_level(logging.WARNING, logger="unlearn.results"):
+    with caplog.at_level(logging.WARNING, logger="unlearn.store.results"):
         results.append_row(store, {"run": 3})
     assert [row["run"] for row in results.read_rows(store)] == [1, 3]
     assert store.read_text().splitlines()[1:] == ['{"run": 2, "metr', '{"run": 3}']

@@ -3,7 +3,7 @@
 import logging
 import multiprocessing
 
-from unlearn import results
+from unlearn.store import results
 
 
 def _writer(path, worker, count):
@@ -48,6 +48,6 @@ def test_wandb_failure_does_not_raise(monkeypatch, tmp_path, caplog):
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setattr(wandb, "init", broken)
-    with caplog.at_level(logging.WARNING, logger="unlearn.results"):
+    with caplog.at_level(logging.WARNING, logger="unlearn.store.results"):
         results.log_to_wandb("p", "n", {}, {"x": 1.0}, tmp_path)  # returns instead of raising
     assert "wandb logging failed (RuntimeError: no network)" in caplog.text

@@ -6,8 +6,8 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from unlearn import stable_keys
 from unlearn.experiment import RunConfig, config_key, evaluation_batch
+from unlearn.store import stable_keys
 
 
 def config(**changes) -> RunConfig:

@@ -23,11 +23,12 @@ import metrics
 from models import build_model
 from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
-from unlearn import experiment, run_outputs
+from unlearn import experiment
 from unlearn.attacks import ATTACKS
 from unlearn.data import datasets
 from unlearn.errors import UsageError
-from unlearn.model_store import ModelStore, TrainingRecipe
+from unlearn.store import run_outputs
+from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.study_attacks import (
     TPRS,
     Pools,

@@ -7,7 +7,7 @@ import sys
 
 from conftest import ROOT
 
-from unlearn.model_store import retrain_seed
+from unlearn.store.model_store import retrain_seed
 
 
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:

@@ -21,9 +21,10 @@ import forget_random_main
 import forget_sub_class_main
 import pretrain_model
 from scripts import sweep_grid
-from unlearn import cli, results, sweep, sweep_runner
+from unlearn import cli, sweep, sweep_runner
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, hyperparameters
+from unlearn.store import results
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*_exps_*.sh"))
@@ -344,7 +345,7 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tiny, tmp_path):
 
 
 # One line (the runner reads one command per line): append 100 rows of 4 kB each.
-WRITER = ("import sys; sys.path.insert(0, {root!r}); from unlearn import results; "
+WRITER = ("import sys; sys.path.insert(0, {root!r}); from unlearn.store import results; "
           "[results.append_row({path!r}, dict(sweep={sweep}, job={job}, i=i, pad='x' * 4000)) "
           "for i in range(100)]")
 

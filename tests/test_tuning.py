@@ -198,7 +198,7 @@ def test_an_empty_space_is_refused(world, capsys, tmp_path):
 
 def test_the_retrained_model_is_found_in_the_model_store(tmp_path, capsys):
     """--store instead of --retrained: the first retrain of the tuning class in the store."""
-    from unlearn.model_store import read_recipe, retrain_seed
+    from unlearn.store.model_store import read_recipe, retrain_seed
 
     data = write_fashion_mnist(tmp_path / "fashion", n_train=200, n_test=20)
     store = tmp_path / "store"

@@ -16,7 +16,7 @@ import pretrain_model
 from scripts import tune
 from unlearn.data import datasets
 from unlearn.errors import UsageError
-from unlearn.model_store import read_recipe, retrain_seed
+from unlearn.store.model_store import read_recipe, retrain_seed
 from unlearn.tuning import provenance, study, widening
 from unlearn.tuning.run_tuning import optimise, search_record
 

@@ -27,8 +27,8 @@ import functools
 import sys
 from collections.abc import Callable
 
-from unlearn import disk
 from unlearn.errors import DivergedError, UsageError, WriteFailedError
+from unlearn.store import disk
 
 OK = 0
 FAILED = 1

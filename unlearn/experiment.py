@@ -19,14 +19,15 @@ import torch
 import metrics
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
-from unlearn import claims, closeness, preflight, results, run_outputs, stable_keys, study_layout
+from unlearn import closeness, study_layout
 from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.methods import MethodData, get_method
+from unlearn.store import claims, preflight, results, run_outputs, stable_keys
+from unlearn.store.versioning import code_version
 from unlearn.train import original_model, pretraining
 from unlearn.train.seeding import seed_everything
-from unlearn.versioning import code_version
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ class RunConfig:
     store: str | None = None  # model store: retrained models by recipe (None: not used)
     retrain_index: int = 0  # retrain: which of the cell's K stored retrains (protocol's k)
     closeness_retrains: int = 0  # closeness of the outputs to the cell's first K stored retrains
-    # folder for the run's per-example outputs (unlearn/run_outputs.py; None: not saved); where
-    # they go does not change the run, so it stays out of the run key like the results file
+    # folder for the run's per-example outputs (unlearn/store/run_outputs.py; None: not saved);
+    # where they go does not change the run, so it stays out of the run key like the results file
     save_outputs: str | None = None
     # the tuned table the hyperparameters came from (-tuned): its study, so the report shows a
     # method's tuned row apart from its published-default one (None: not tuned)
@@ -98,9 +99,9 @@ def run_with_status(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
     theirs (unlearn/closeness.py). A checkpoint for another dataset or forget set is refused.
 
     Bad input raises UsageError before anything is recorded; every output is checked first
-    (unlearn/preflight.py). A run that fails after it has started (an error inside the method
+    (unlearn/store/preflight.py). A run that fails after it has started (an error inside the method
     or the evaluation) is recorded as a row with status "failed" and its error, then the error
-    is raised again. With `skip_done` the run is claimed first (unlearn/claims.py): a run
+    is raised again. With `skip_done` the run is claimed first (unlearn/store/claims.py): a run
     recorded already is SKIPPED, one claimed by another live process CLAIMED; without it the
     run is always DONE.
     `strict_checkpoint` refuses an original model that falls short of its recipe
@@ -355,7 +356,7 @@ def original_attack_outputs(original: torch.nn.Module, device, *, task: str, see
 
 def write_outputs(config: RunConfig, row: dict, split, train_set, test_set, subset,
                  logits: dict):
-    """Write the run's per-example outputs (unlearn/run_outputs.py) under its run key."""
+    """Write the run's per-example outputs (unlearn/store/run_outputs.py) under its run key."""
     members, nonmembers = logits["members"], logits["nonmembers"]
     forget = split.forget_train[members]
     about = {key: row[key] for key in ("task", "dataset", "net", "method", "forget", "seed",
@@ -438,7 +439,7 @@ def config_key(config: RunConfig, checkpoint_sha256: str) -> str:
     Where the results go and how wide evaluation batches are do not change the result.
     """
     # options added later, at the value that behaves as before, stay out of the key (see
-    # unlearn/stable_keys.py): recorded runs are still found after an upgrade
+    # unlearn/store/stable_keys.py): recorded runs are still found after an upgrade
     resolved = stable_keys.drop_when_as_before(asdict(config))
     for ignored in ("results_path", "eval_batch_size", "wandb_project", "wandb_name", "gpu",
                     "skip_done", "store", "save_outputs", "tuned_from"):

@@ -31,20 +31,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearn import (
-    attack_table,
-    disk,
-    preflight,
-    results,
-    stable_keys,
-    study,
-    study_layout,
-    study_report,
-)
+from unlearn import attack_table, study, study_layout, study_report
 from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.methods.registration import method_groups, method_order
+from unlearn.store import disk, preflight, results, stable_keys
 from unlearn.tuning.table import AGAINST_BOUND
 
 # Table order: references first, JiT last (as in the paper's tables), as each method's

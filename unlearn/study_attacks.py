@@ -47,7 +47,7 @@ import numpy as np
 
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import report, run_outputs, study_layout
+from unlearn import report, study_layout
 from unlearn.attacks import lira
 from unlearn.attacks import null as nulls
 from unlearn.attacks.confidence import logit_scaled_confidence
@@ -55,7 +55,8 @@ from unlearn.attacks.forget_quality import MIN_MODELS, forget_quality, quality_n
 from unlearn.attacks.pools import check_pool, pool_confidences, stored_pool
 from unlearn.data import datasets, tasks
 from unlearn.errors import UsageError
-from unlearn.model_store import ModelStore, TrainingRecipe
+from unlearn.store import run_outputs
+from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.train import pretraining, recipes
 
 ORIGINAL_SEEDS = range(1000)  # original seeds lie below the retrains' (model_store.retrain_seed)

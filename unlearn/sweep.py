@@ -10,11 +10,11 @@ sweep again reruns only what is missing. A failing job does not stop the others;
 lists every failure with its command, last stderr line and log, and the exit code is 1
 (130 when interrupted: Ctrl-C or SIGTERM stop the running jobs, which record nothing). Each
 job's output goes to its own log file. With -skip_done each run is claimed before it starts
-(unlearn/claims.py), so two identical sweeps started together do every run once: a run claimed by
-the other sweep counts as "claimed elsewhere". A run's exit code says how it ended (0 done,
-3 skipped, 4 claimed elsewhere, any other failed: unlearn/exit_codes.py). The log folder and
-every `-results` file of the commands are checked for writing before the first job starts
-(unlearn/preflight.py).
+(unlearn/store/claims.py), so two identical sweeps started together do every run once: a run
+claimed by the other sweep counts as "claimed elsewhere". A run's exit code says how it ended
+(0 done, 3 skipped, 4 claimed elsewhere, any other failed: unlearn/exit_codes.py). The log
+folder and every `-results` file of the commands are checked for writing before the first job
+starts (unlearn/store/preflight.py).
 
 `--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
 same runs as a SLURM job array through submitit instead (unlearn/cluster.py); every run inside a job
@@ -37,9 +37,10 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TextIO
 
-from unlearn import cluster, preflight
+from unlearn import cluster
 from unlearn.errors import UsageError
 from unlearn.exit_codes import INTERRUPTED, guarded
+from unlearn.store import preflight
 from unlearn.sweep_runner import (
     CPU,
     Outcome,

@@ -18,7 +18,7 @@ from models import build_model
 from models.checkpoint import load_checkpoint, load_into
 from unlearn.attacks.confidence import logit_scaled_confidence
 from unlearn.errors import UsageError
-from unlearn.model_store import ModelStore, TrainingRecipe
+from unlearn.store.model_store import ModelStore, TrainingRecipe
 
 
 def stored_pool(store: ModelStore, recipes: Sequence[TrainingRecipe], name: str) -> list[Path]:

@@ -21,11 +21,11 @@ import torch
 import metrics
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import disk, preflight
 from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
-from unlearn.model_store import ModelStore, TrainingRecipe, retrain_seed
+from unlearn.store import disk, preflight
+from unlearn.store.model_store import ModelStore, TrainingRecipe, retrain_seed
 from unlearn.train import distributed, recipes
 from unlearn.train.seeding import seed_everything
 from unlearn.train.training import TrainSettings, published_pretrain_schedule, train

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from unlearn import REPO_ROOT
 from unlearn.errors import UsageError
-from unlearn.model_store import TrainingRecipe, read_recipe
+from unlearn.store.model_store import TrainingRecipe, read_recipe
 from unlearn.tuning.widening import against_bounds
 
 SQLITE = "sqlite:///"

@@ -18,12 +18,12 @@ import optuna
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
 from unlearn.methods import get_method, hyperparameters
+from unlearn.store.versioning import code_version
 from unlearn.tuning import convergence, objective, pareto, study, table, widening
 from unlearn.tuning.context import CellsContext, TuningSetup, reported_overlap, setup_digest
 from unlearn.tuning.provenance import portable_storage
 from unlearn.tuning.space import UNTUNED, check_space, search_space, suggest
 from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
-from unlearn.versioning import code_version
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import os
 import warnings
 from pathlib import Path
 
-from unlearn import disk
 from unlearn.errors import WriteFailedError
+from unlearn.store import disk
 
 log = logging.getLogger(__name__)
 
