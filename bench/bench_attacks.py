@@ -31,7 +31,6 @@ import time
 
 import torch
 
-import metrics
 from bench.bench_eval import load_model as load_eval_model
 from bench.bench_eval import load_sets
 from bench.common import (
@@ -48,6 +47,7 @@ from bench.common import (
 )
 from unlearn import experiment
 from unlearn.data import datasets
+from unlearn.eval import metrics
 
 
 def make_split(task: str, dataset: str, train_set, test_set, forget_class: int, count: int):
@@ -69,7 +69,7 @@ def power_outputs(model, device, loaders, test_set, split, args, loader):
 
 def attack_step_seconds(model, device, loaders, split, args) -> list[float]:
     """Seconds of the attacks' arithmetic alone on logits inferred once, as evaluate does it."""
-    from unlearn.attacks.population import entropies, matched_nonmembers, population_attacks
+    from unlearn.eval.attacks.population import entropies, matched_nonmembers, population_attacks
 
     outputs = {name: metrics.predict(model, loader, device) for name, loader in loaders.items()}
     (test, test_y), (retain, _), (forget, forget_y) = (

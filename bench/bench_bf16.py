@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 
-import metrics
 from bench.common import (
     DEFAULT_CACHE,
     TRAINED_CNN,
@@ -43,6 +42,7 @@ from bench.common import (
 )
 from lipschitz import JitOptions, lipschitz_forgetting
 from unlearn.data import datasets
+from unlearn.eval import metrics
 
 SIGMAS = (0.5, 0.01)
 SAFE_FRACTION = 0.25  # bf16 is "safe" if it moves Δθ by <= this fraction of a noise redraw

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 
-import metrics
 from bench import literal
 from bench.common import (
     DEFAULT_CACHE,
@@ -49,6 +48,7 @@ from bench.common import (
 )
 from unlearn import experiment
 from unlearn.data import datasets
+from unlearn.eval import metrics
 
 
 def load_data(args) -> tuple[str | None, str]:

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from unlearn.attacks import lira
+from unlearn.eval.attacks import lira
 from unlearn.exit_codes import guarded
 
 DIFFICULTY_SD = 2.0

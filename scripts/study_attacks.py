@@ -22,11 +22,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from unlearn.attacks.lira import VARIANCES
-from unlearn.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
 from unlearn.data import tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
+from unlearn.eval.attacks.lira import VARIANCES
+from unlearn.eval.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
 from unlearn.exit_codes import guarded
 from unlearn.store import preflight, results
 from unlearn.study_attacks import TPRS, Pools, Result, study_attacks, summarise

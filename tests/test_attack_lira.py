@@ -8,17 +8,17 @@ import pytest
 import torch
 from memorising_models import logits_of, memorise, random_data
 
-from unlearn.attacks import null as nulls
-from unlearn.attacks.confidence import logit_scaled_confidence
-from unlearn.attacks.forget_quality import forget_quality
-from unlearn.attacks.lira import (
+from unlearn.errors import UsageError
+from unlearn.eval.attacks import null as nulls
+from unlearn.eval.attacks.confidence import logit_scaled_confidence
+from unlearn.eval.attacks.forget_quality import forget_quality
+from unlearn.eval.attacks.lira import (
     SHARED_BELOW,
     fit_gaussians,
     likelihood_ratio_scores,
     null_aucs,
     ulira,
 )
-from unlearn.errors import UsageError
 
 
 def test_logit_scaled_confidence_hand_computed():

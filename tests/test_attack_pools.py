@@ -7,9 +7,9 @@ import torch
 
 from models import build_model
 from models.checkpoint import save_checkpoint
-from unlearn.attacks import pools
-from unlearn.attacks.confidence import logit_scaled_confidence
 from unlearn.errors import UsageError
+from unlearn.eval.attacks import pools
+from unlearn.eval.attacks.confidence import logit_scaled_confidence
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 
 IDENTITY = {"net": "CNN", "dataset": "FashionMNIST", "num_classes": 10}

@@ -8,15 +8,9 @@ import pytest
 import torch
 from memorising_models import logits_of, memorise, random_data
 
-from metrics import (
-    OriginalOutputs,
-    attack_samples,
-    evaluate,
-    fit_entropy_attack,
-    membership_attack,
-)
-from unlearn.attacks import ATTACKS
-from unlearn.attacks.population import (
+from unlearn.errors import UsageError
+from unlearn.eval.attacks import ATTACKS
+from unlearn.eval.attacks.population import (
     attack_power,
     attack_scores,
     confidence_scores,
@@ -24,7 +18,13 @@ from unlearn.attacks.population import (
     matched_nonmembers,
     population_attacks,
 )
-from unlearn.errors import UsageError
+from unlearn.eval.metrics import (
+    OriginalOutputs,
+    attack_samples,
+    evaluate,
+    fit_entropy_attack,
+    membership_attack,
+)
 
 
 def test_scores_hand_computed():
@@ -81,7 +81,7 @@ def memorised():
 def attacks_on(model, x, y):
     """Members x[:100] against non-members x[300:400]; the published regression is fitted
     on the model's entropies of x[100:200] (members) and x[400:600] (non-members)."""
-    from unlearn.attacks.population import entropies
+    from unlearn.eval.attacks.population import entropies
 
     logits = logits_of(model, x)
     regression = fit_entropy_attack(entropies(logits[100:200]), entropies(logits[400:600]))
@@ -155,7 +155,7 @@ def run_evaluate(outputs, **options):
 def test_evaluate_adds_the_attacks_on_its_own_logits(full_class_outputs):
     logits, y, _ = full_class_outputs
     scores = run_evaluate(full_class_outputs)
-    from unlearn.attacks.population import entropies
+    from unlearn.eval.attacks.population import entropies
 
     regression = fit_entropy_attack(entropies(logits[100:200]), entropies(logits[300:600]))
     expected = population_attacks(logits[:100], y[:100], logits[500:600], y[500:600],

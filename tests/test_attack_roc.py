@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from unlearn.attacks.roc import check_fprs, fpr_label, roc_summary
 from unlearn.errors import UsageError
+from unlearn.eval.attacks.roc import check_fprs, fpr_label, roc_summary
 
 
 def test_perfect_separation():

@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 
-import metrics
-from unlearn import closeness
 from unlearn.errors import UsageError
+from unlearn.eval import closeness, metrics
 
 BIG = 1000.0  # exp(-1000) is 0 in float64: a logit row [0, -BIG] is the distribution [1, 0]
 

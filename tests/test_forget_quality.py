@@ -10,14 +10,14 @@ import math
 import numpy as np
 import pytest
 
-from unlearn.attacks.forget_quality import (
+from unlearn.errors import UsageError
+from unlearn.eval.attacks.forget_quality import (
     EPSILON_CAP,
     bin_points,
     example_epsilon,
     forget_quality,
     quality_null,
 )
-from unlearn.errors import UsageError
 
 DELTA = 1e-5
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from metrics import (
+from unlearn.errors import UsageError
+from unlearn.eval.metrics import (
     REFERENCE_NAMES,
     accuracy,
     entropy,
@@ -15,7 +16,6 @@ from metrics import (
     predict,
     reference_view,
 )
-from unlearn.errors import UsageError
 
 
 class LogitsAreInputs(nn.Module):
@@ -167,7 +167,7 @@ def test_evaluate_rejects_bad_calls():
 
 def test_evaluate_refuses_a_diverged_model():
     """NaN logits (a method that diverged) stop evaluation with a clear error, not a score."""
-    import metrics
+    from unlearn.eval import metrics
 
     class Broken(nn.Module):
         def forward(self, x):

@@ -19,14 +19,14 @@ import torch
 from cli_fixtures import invoke, make_world, one_error_line, rows
 from data_files import write_fashion_mnist
 
-import metrics
 from models import build_model
 from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
 from unlearn import experiment
-from unlearn.attacks import ATTACKS
 from unlearn.data import datasets
 from unlearn.errors import UsageError
+from unlearn.eval import metrics
+from unlearn.eval.attacks import ATTACKS
 from unlearn.store import run_outputs
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.study_attacks import (

@@ -16,7 +16,7 @@ import csv
 import io
 import statistics
 
-from unlearn.attacks import ATTACKS
+from unlearn.eval.attacks import ATTACKS
 
 MEASURES = {"auc": "AUC", "tpr_at_fpr_1pct": "TPR@1%"}
 POWER = "_original"

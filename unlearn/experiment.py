@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-import metrics
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
-from unlearn import closeness, study_layout
+from unlearn import study_layout
 from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
+from unlearn.eval import closeness, metrics
 from unlearn.methods import MethodData, get_method
 from unlearn.store import claims, preflight, results, run_outputs, stable_keys
 from unlearn.store.versioning import code_version
@@ -96,7 +96,7 @@ def run_with_status(config: RunConfig, *, retrained_paths: tuple[str, ...] = (),
 
     retrained_paths: checkpoints of models retrained without this run's forget set (from the
     model store); the evaluation then also measures how close the model's outputs are to
-    theirs (unlearn/closeness.py). A checkpoint for another dataset or forget set is refused.
+    theirs (unlearn/eval/closeness.py). A checkpoint for another dataset or forget set is refused.
 
     Bad input raises UsageError before anything is recorded; every output is checked first
     (unlearn/store/preflight.py). A run that fails after it has started (an error inside the method
@@ -288,7 +288,7 @@ def evaluate(model, config: RunConfig, spec, train_set, test_set, split, device,
              logits_out: dict | None = None) -> dict:
     """Every metric of the README's metrics table from one inference pass per split; with
     `retrained` models, also the closeness of the outputs to theirs (scores["closeness"],
-    see unlearn/closeness.py); with the `original` model (the weights the run started from),
+    see unlearn/eval/closeness.py); with the `original` model (the weights the run started from),
     also each attack's power (its keys with the suffix "_original"). logits_out receives the
     logits and the attacks' samples (metrics.evaluate)."""
     batch = config.eval_batch_size or evaluation_batch(model.input_size, torch.device(device))

@@ -19,7 +19,7 @@ retrains. From these cell values:
 * collateral damage: the test accuracy change of every retained class against the original
   model (the baseline row of the same original model), the worst retained class, and in the
   sub-class task the forgotten class's siblings in its superclass;
-* closeness of the outputs to the retrained models (unlearn/closeness.py), where rows carry it.
+* closeness of the outputs to the retrained models (unlearn/eval/closeness.py), where rows carry it.
 """
 
 from __future__ import annotations

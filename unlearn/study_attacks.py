@@ -48,13 +48,13 @@ import numpy as np
 from models import build_model
 from models.checkpoint import load_checkpoint
 from unlearn import report, study_layout
-from unlearn.attacks import lira
-from unlearn.attacks import null as nulls
-from unlearn.attacks.confidence import logit_scaled_confidence
-from unlearn.attacks.forget_quality import MIN_MODELS, forget_quality, quality_null
-from unlearn.attacks.pools import check_pool, pool_confidences, stored_pool
 from unlearn.data import datasets, tasks
 from unlearn.errors import UsageError
+from unlearn.eval.attacks import lira
+from unlearn.eval.attacks import null as nulls
+from unlearn.eval.attacks.confidence import logit_scaled_confidence
+from unlearn.eval.attacks.forget_quality import MIN_MODELS, forget_quality, quality_null
+from unlearn.eval.attacks.pools import check_pool, pool_confidences, stored_pool
 from unlearn.store import run_outputs
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.train import pretraining, recipes

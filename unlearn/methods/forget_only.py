@@ -58,8 +58,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-import metrics
 from unlearn.errors import UsageError
+from unlearn.eval import metrics
 from unlearn.methods.base import MethodData
 
 log = logging.getLogger(__name__)

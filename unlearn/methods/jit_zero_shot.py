@@ -45,10 +45,10 @@ import math
 import torch
 from torch import nn
 
-import metrics
 from lipschitz import JitOptions
 from lipschitz import lipschitz_forgetting as run_jit
 from unlearn.errors import UsageError
+from unlearn.eval import metrics
 from unlearn.methods.base import MethodData
 from unlearn.methods.forget_only import holdout_split
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-import metrics
 from models import build_model
 from models.checkpoint import load_checkpoint
 from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device
 from unlearn.errors import UsageError
+from unlearn.eval import metrics
 from unlearn.store import disk, preflight
 from unlearn.store.model_store import ModelStore, TrainingRecipe, retrain_seed
 from unlearn.train import distributed, recipes

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-import metrics
+from unlearn.eval import metrics
 
 WEIGHTS = {"retain": 1.0, "forget": 1.0, "attack": 1.0}
 FAILED_DISTANCE = 1000.0

@@ -32,8 +32,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm
 
-from unlearn.attacks.roc import DEFAULT_FPRS, roc_summary
 from unlearn.errors import UsageError
+from unlearn.eval.attacks.roc import DEFAULT_FPRS, roc_summary
 
 MIN_POOL = 2  # a variance needs two models
 MIN_STD = 1e-6  # guard against a pool whose outputs are identical

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from unlearn.attacks.roc import DEFAULT_FPRS, roc_summary
+from unlearn.eval.attacks.roc import DEFAULT_FPRS, roc_summary
 
 
 def _logit_of(logits: torch.Tensor, columns: torch.Tensor) -> np.ndarray:

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearn.attacks.population import attack_power, matched_nonmembers, population_attacks
-from unlearn.attacks.roc import DEFAULT_FPRS, check_fprs
 from unlearn.data import tasks
 from unlearn.devices import use_channels_last_on_cpu
 from unlearn.errors import DivergedError, UsageError
+from unlearn.eval.attacks.population import attack_power, matched_nonmembers, population_attacks
+from unlearn.eval.attacks.roc import DEFAULT_FPRS, check_fprs
 
 # This tool's key -> the name the published code logs. Both forget accuracies are its "Df":
 # full/sub-class log the forget *test* accuracy, the random task the forget *train* accuracy.
@@ -201,7 +201,7 @@ def evaluate(
     test_classes, class_names: the class of each test sample for the per-class accuracies
     (default: its label) and the names of those classes (default: the index as text).
     logits_out: a dict that receives the "test" and "forget_train" logits, for measures that
-    compare this model's outputs with other models' (unlearn/closeness.py), and with the
+    compare this model's outputs with other models' (unlearn/eval/closeness.py), and with the
     attacks the positions of their "members" and "nonmembers" (`attack_samples`).
 
     attacks: add the population membership attacks (attacks.population) on the same logits:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics import predict
 from models import build_model
 from models.checkpoint import load_checkpoint, load_into
-from unlearn.attacks.confidence import logit_scaled_confidence
 from unlearn.errors import UsageError
+from unlearn.eval.attacks.confidence import logit_scaled_confidence
+from unlearn.eval.metrics import predict
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 
 
