@@ -40,9 +40,9 @@ from bench.common import (
     subset,
     write_json,
 )
-from lipschitz import JitOptions, lipschitz_forgetting
 from unlearn.data import datasets
 from unlearn.eval import metrics
+from unlearn.methods.lipschitz import JitOptions, lipschitz_forgetting
 
 SIGMAS = (0.5, 0.01)
 SAFE_FRACTION = 0.25  # bf16 is "safe" if it moves Δθ by <= this fraction of a noise redraw

@@ -41,11 +41,11 @@ from bench.common import (
     write_json,
 )
 from bench.literal import literal_jit
-from lipschitz import JitOptions, lipschitz_forgetting
 from models import build_model
 from models.vit import tiny_vit_config
 from unlearn.data import datasets
 from unlearn.devices import use_channels_last_on_cpu
+from unlearn.methods.lipschitz import JitOptions, lipschitz_forgetting
 
 SIGMA = {"VGG16": 0.5, "ViT": 0.8, "CNN": 0.5}  # published σ per network (CNN: the tool's)
 SMALL_VIT = {"hidden_size": 192, "num_hidden_layers": 6, "num_attention_heads": 3,

@@ -65,7 +65,7 @@ def test_restarts_from_the_original_weights_at_every_rung():
     jit_zero_shot(model, data, torch.device("cpu"), **SMALL)
     eta = data.extras["chosen"]["eta"]
 
-    from lipschitz import JitOptions, lipschitz_forgetting
+    from unlearn.methods.lipschitz import JitOptions, lipschitz_forgetting
     fresh, fresh_data = tiny_method_data("jit_zero_shot")
     fresh.load_state_dict(start)
     lipschitz_forgetting(fresh, fresh_data.forget(shuffle=False), "cpu",

@@ -7,14 +7,14 @@ import pytest
 import torch
 from torch import nn
 
-from lipschitz import (
+from unlearn.errors import DivergedError, UsageError
+from unlearn.methods.lipschitz import (
     JitOptions,
     lipschitz_forgetting,
     lipschitz_penalty,
     perturb,
     repetitions_per_forward,
 )
-from unlearn.errors import DivergedError, UsageError
 
 SHAPE = (3, 4, 4)  # tiny images [C, H, W]
 LO = torch.tensor([-1.0, -0.8, -1.2], dtype=torch.float64)  # per-channel valid range

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from lipschitz import JitOptions
 from models import MODELS
 from unlearn import exit_codes
 from unlearn.data import datasets
@@ -22,6 +21,7 @@ from unlearn.data.tasks import RANDOM, SUB_CLASS, title
 from unlearn.errors import UsageError
 from unlearn.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.methods import METHODS, hyperparameters, registry
+from unlearn.methods.lipschitz import JitOptions
 from unlearn.store.model_store import store_root
 from unlearn.train.pretraining import default_checkpoint
 from unlearn.tuning import table as tuned_table

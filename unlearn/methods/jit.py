@@ -1,13 +1,14 @@
-"""JiT (lipschitz_forgetting) behind the common method signature; algorithm in lipschitz.py."""
+"""JiT (lipschitz_forgetting) behind the common method signature; the algorithm is in
+unlearn/methods/lipschitz.py."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from lipschitz import JitOptions
-from lipschitz import lipschitz_forgetting as run_jit
 from unlearn.methods.base import MethodData
+from unlearn.methods.lipschitz import JitOptions
+from unlearn.methods.lipschitz import lipschitz_forgetting as run_jit
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 

@@ -26,7 +26,6 @@ import math
 import torch
 from torch import nn
 
-from lipschitz import JitOptions, lipschitz_penalty, perturb, repetitions_per_forward
 from unlearn.errors import UsageError
 from unlearn.methods.base import MethodData
 from unlearn.methods.forget_only import (
@@ -35,6 +34,12 @@ from unlearn.methods.forget_only import (
     checks_settings,
     rule_from,
     select_and_unlearn,
+)
+from unlearn.methods.lipschitz import (
+    JitOptions,
+    lipschitz_penalty,
+    perturb,
+    repetitions_per_forward,
 )
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 

@@ -45,12 +45,12 @@ import math
 import torch
 from torch import nn
 
-from lipschitz import JitOptions
-from lipschitz import lipschitz_forgetting as run_jit
 from unlearn.errors import UsageError
 from unlearn.eval import metrics
 from unlearn.methods.base import MethodData
 from unlearn.methods.forget_only import holdout_split
+from unlearn.methods.lipschitz import JitOptions
+from unlearn.methods.lipschitz import lipschitz_forgetting as run_jit
 from unlearn.methods.registration import ALL_TASKS, FORGET, RUN_BATCH_SIZE, register_method
 
 # The tasks whose forgotten samples keep a label the model still predicts (task names; the
