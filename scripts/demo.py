@@ -18,7 +18,7 @@ from pathlib import Path
 
 import forget_full_class_main
 import pretrain_model
-from unlearn import report
+from unlearn.report import tables
 from unlearn.store import results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def main() -> int:
             *common[:6], "-method", method, "-forget_class", FORGET, "-weight_path", original,
             "-retrain_path", retrained, "-results", RESULTS, "-seed", "0"]))
     rows = results.read_rows(RESULTS)[first_row:]
-    text, files = report.write_report(rows, Path(REPORT_DIR), task="full_class",
+    text, files = tables.write_report(rows, Path(REPORT_DIR), task="full_class",
                                       dataset=DATASET, net=NET)
     print(f"\nForgetting '{FORGET}' from {NET} on {DATASET} (seed 0)\n")
     print(text)

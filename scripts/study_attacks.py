@@ -1,5 +1,5 @@
 """U-LiRA and the forgetting-quality score of a study's methods, from the runs' saved outputs
-and the model store's pools (see unlearn/study_attacks.py).
+and the model store's pools (see unlearn/report/per_example_attacks.py).
 
     python scripts/study_attacks.py results/study.jsonl --store checkpoints/store \\
         --outputs results/study_outputs --out results/study_attacks [--pool-size 8] \\
@@ -28,8 +28,8 @@ from unlearn.errors import UsageError
 from unlearn.eval.attacks.lira import VARIANCES
 from unlearn.eval.attacks.null import POWER_MARGIN, RESAMPLES, VERDICT_HELDOUT, VERDICT_POOL
 from unlearn.exit_codes import guarded
+from unlearn.report.per_example_attacks import TPRS, Pools, Result, study_attacks, summarise
 from unlearn.store import preflight, results
-from unlearn.study_attacks import TPRS, Pools, Result, study_attacks, summarise
 
 COLUMNS = ["task", "dataset", "net", "method", "label", "original", "original_seed", "forget",
            "runs", "lira_auc", *(f"lira_{t}" for t in TPRS), "lira_null_aucs", "pool_in",

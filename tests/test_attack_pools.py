@@ -1,6 +1,6 @@
 """Pools of checkpoints run over a loader: each model's confidences, and pools that are too
 small or trained for another dataset or network refused (check_pool runs before any
-inference in unlearn/study_attacks.py)."""
+inference in unlearn/report/per_example_attacks.py)."""
 
 import pytest
 import torch

@@ -21,9 +21,9 @@ import forget_full_class_main
 import pretrain_model
 from models import build_model, checkpoint
 from scripts import sweep_grid, tune
-from unlearn import report
 from unlearn.data import datasets
 from unlearn.methods import hyperparameters
+from unlearn.report import tables
 from unlearn.store import disk, model_store, results
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 
@@ -110,7 +110,7 @@ def test_a_full_disk_loses_no_row_silently_and_tears_none(world, tmp_path, capsy
     with monkeypatch.context() as patch:
         patch.setattr(disk.shutil, "disk_usage", lambda path: disk.shutil._ntuple_diskusage(
             100 << 20, 100 << 20, 1024))
-        outcome = invoke(report.entry, [str(store), "--out", "report", "--no-plots"], capsys)
+        outcome = invoke(tables.entry, [str(store), "--out", "report", "--no-plots"], capsys)
     failed_at_work(outcome, "report file", "disk is full")
     assert not [p for p in Path("report").rglob("*") if p.is_file()]
 

@@ -16,7 +16,7 @@ from cli_fixtures import invoke, make_world, rows
 
 import forget_full_class_main
 import forget_sub_class_main
-from unlearn import cli, report
+from unlearn import cli
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, registry
 from unlearn.methods.__main__ import markdown_table
@@ -32,6 +32,7 @@ from unlearn.methods.registration import (
     register_method,
     unregister,
 )
+from unlearn.report import tables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,19 +76,19 @@ def test_the_readme_method_table_is_the_declared_one():
 def test_report_order_and_task_lists_follow_the_declarations():
     # grouped by what each method reads, the declarations' order within a group
     groups = ["reference", "forget only", "retained data", "generated data"]
-    assert report.METHOD_ORDER == sorted(METHODS, key=lambda m: groups.index(
-        report.METHOD_GROUPS[m]))
-    assert report.METHOD_ORDER[:4] == ["baseline", "retrain", "retrain_reference",
+    assert tables.METHOD_ORDER == sorted(METHODS, key=lambda m: groups.index(
+        tables.METHOD_GROUPS[m]))
+    assert tables.METHOD_ORDER[:4] == ["baseline", "retrain", "retrain_reference",
                                        "lipschitz_forgetting"]
-    assert report.METHOD_ORDER[-2:] == ["emmn", "gkt"]
-    assert {m for m, g in report.METHOD_GROUPS.items() if g == "forget only"} == {
+    assert tables.METHOD_ORDER[-2:] == ["emmn", "gkt"]
+    assert {m for m, g in tables.METHOD_GROUPS.items() if g == "forget only"} == {
         m for m, spec in METHODS.items() if spec.data == frozenset({FORGET})}
     assert methods_for("random") == [n for n, m in METHODS.items() if "random" in m.tasks]
     assert "gkt" in methods_for("full_class") and "gkt" not in methods_for("sub_class")
 
 
 def test_declarations_are_read_without_torch():
-    code = ("import sys; from unlearn import report, stable_keys; "
+    code = ("import sys; from unlearn.report import tables; from unlearn.store import stable_keys; "
             "import unlearn.methods.hyperparameters; "
             "from unlearn.methods.registration import declared; declared(); "
             "print('torch' in sys.modules)")
@@ -427,8 +428,8 @@ def test_one_new_file_reaches_the_lists_the_report_and_a_sweep(toy_file, tmp_pat
                                           "random").split()
     assert "| `toy_forgetting` | forget | full |" in output(sys.executable, "-m", "unlearn.methods",
                                                            "table")
-    order = output(sys.executable, "-c", "from unlearn import report; print([m for m in "
-                   "report.METHOD_ORDER if report.METHOD_GROUPS[m] == 'forget only'][-1])")
+    order = output(sys.executable, "-c", "from unlearn.report import tables; print([m for m in "
+                   "tables.METHOD_ORDER if tables.METHOD_GROUPS[m] == 'forget only'][-1])")
     assert order.strip() == "toy_forgetting"  # last of the forget-only group
     sweep = output("bash", "scripts/fashionmnist_fullclass_exps_cnn.sh", "cpu", "0")
     assert any("-method toy_forgetting" in line for line in sweep.splitlines())

@@ -32,8 +32,9 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import exit_codes, experiment, report, sweep
+from unlearn import exit_codes, experiment, sweep
 from unlearn.data import datasets
+from unlearn.report import tables
 from unlearn.store import claims, preflight, results
 from unlearn.train import original_model, pretraining
 
@@ -96,8 +97,8 @@ def test_unwritable_report_folder_is_refused_before_reading(tmp_path, monkeypatc
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setattr(results, "read_rows", lambda path: pytest.fail("rows were read"))
-    with pytest.raises(report.UsageError, match="report folder .*is not a folder"):
-        report.main([str(store), "--out", str(blocker / "report")])
+    with pytest.raises(tables.UsageError, match="report folder .*is not a folder"):
+        tables.main([str(store), "--out", str(blocker / "report")])
 
 
 def test_unwritable_sweep_outputs_are_refused_before_the_first_job(tmp_path, capsys):

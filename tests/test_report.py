@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from unlearn import report
 from unlearn.errors import UsageError
+from unlearn.report import tables
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -48,7 +48,7 @@ ROWS = [
 
 
 def test_markdown_mean_std_and_gaps_match_hand_computed_values():
-    text = report.markdown_table(ROWS, task="full_class")
+    text = tables.markdown_table(ROWS, task="full_class")
     lines = text.splitlines()
     assert lines[0] == "### full-class · FashionMNIST · CNN"
     body = [line for line in lines if line.startswith("| ") and "---" not in line]
@@ -65,7 +65,7 @@ def test_markdown_mean_std_and_gaps_match_hand_computed_values():
 
 
 def test_random_task_uses_forget_train_accuracy_and_groups_apart():
-    groups = report.summarize(ROWS)
+    groups = tables.summarize(ROWS)
     assert [(g.task, g.dataset, g.net) for g in groups] == [
         ("full_class", "FashionMNIST", "CNN"), ("random", "FashionMNIST", "CNN")]
     random_group = groups[1]
@@ -76,8 +76,8 @@ def test_random_task_uses_forget_train_accuracy_and_groups_apart():
 
 
 def test_csv_and_latex_carry_the_same_numbers():
-    group = report.summarize(ROWS, task="full_class")[0]
-    table = list(csv.DictReader(io.StringIO(report.group_csv(group))))
+    group = tables.summarize(ROWS, task="full_class")[0]
+    table = list(csv.DictReader(io.StringIO(tables.group_csv(group))))
     jit = next(r for r in table if r["method"] == "lipschitz_forgetting")
     assert (jit["n"], jit["gap_pairs"]) == ("3", "2")
     assert float(jit["Dr_pct_mean"]) == pytest.approx(87)
@@ -87,21 +87,21 @@ def test_csv_and_latex_carry_the_same_numbers():
     assert float(jit["gap_Df_pct"]) == pytest.approx(11)
     baseline = next(r for r in table if r["method"] == "baseline")
     assert baseline["Dr_pct_std"] == "" and baseline["gap_Dr_pct"] == ""
-    latex = report.group_latex(group)
+    latex = tables.group_latex(group)
     assert "\\toprule" in latex and "\\bottomrule" in latex
     assert "lipschitz\\_forgetting & 3 & $87.00 \\pm 2.00$" in latex
     assert "$-5.00$ & $+11.00$ & $+4.00$ \\\\" in latex
 
 
 def test_filters_and_settings_variants():
-    only_jit = report.summarize(ROWS, methods=["lipschitz_forgetting"])
+    only_jit = tables.summarize(ROWS, methods=["lipschitz_forgetting"])
     assert [[r.method for r in g.rows] for g in only_jit] == [["lipschitz_forgetting"]]
     assert only_jit[0].rows[0].gaps["Df"].mean == pytest.approx(11)  # still to retrain
-    assert report.markdown_table(ROWS, dataset="Cifar10") == "(no successful runs match)"
+    assert tables.markdown_table(ROWS, dataset="Cifar10") == "(no successful runs match)"
     sigma = [row("lipschitz_forgetting", seed, 80 + seed, 5, 0.01, 1, key=f"s{s}{seed}",
                  config={"batch_size": 128, "hyperparameters": {"sigma": s}})
              for s in (0.5, 1.0) for seed in (0, 1)]
-    labels = [r.label for r in report.summarize(sigma)[0].rows]
+    labels = [r.label for r in tables.summarize(sigma)[0].rows]
     assert labels == ["lipschitz_forgetting [sigma=0.5]", "lipschitz_forgetting [sigma=1.0]"]
 
 
@@ -115,14 +115,14 @@ def test_rows_from_before_an_option_existed_count_once_with_their_successors():
                     "hyperparameters": {"sigma": 0.5, "autocast_bf16": False}}
     newer = [row("lipschitz_forgetting", seed, 82 + seed, 5, 0.01, 1, key=f"new{seed}",
                  config=newer_config) for seed in (0, 1)]
-    (group,) = report.summarize([older, *newer])
+    (group,) = tables.summarize([older, *newer])
     (jit,) = group.rows
     assert jit.label == "lipschitz_forgetting" and jit.cells["Dr"].n == 2
     assert jit.cells["Dr"].mean == pytest.approx(82.5)  # 82 (the newer seed 0) and 83
     switched_on = row("lipschitz_forgetting", 2, 70, 5, 0.01, 1, key="bf16",
                       config=newer_config | {"autocast_bf16": True, "hyperparameters": {
                           "sigma": 0.5, "autocast_bf16": True}})  # -bf16 sets both
-    labels = [r.label for r in report.summarize([older, *newer, switched_on])[0].rows]
+    labels = [r.label for r in tables.summarize([older, *newer, switched_on])[0].rows]
     assert labels == [
         "lipschitz_forgetting [autocast_bf16=false, hyperparameters.autocast_bf16=false]",
         "lipschitz_forgetting [autocast_bf16=true, hyperparameters.autocast_bf16=true]"]
@@ -134,14 +134,14 @@ def test_random_forget_seeds_shared_by_unlearning_seeds_are_runs_of_their_own():
                 forget=f"random 5 samples (seed {s})", key=f"f{s}",
                 config={"batch_size": 128, "hyperparameters": {}, "forget_seed": s})
             for s in (0, 1)]
-    (group,) = report.summarize(runs)
+    (group,) = tables.summarize(runs)
     (finetune,) = group.rows
     assert finetune.label == "finetune" and finetune.cells["Dr"].n == 2
 
 
 def test_seed_shortfalls_are_listed():
-    groups = report.summarize(ROWS, task="full_class")
-    messages = report.seed_shortfalls(groups, 3)
+    groups = tables.summarize(ROWS, task="full_class")
+    messages = tables.seed_shortfalls(groups, 3)
     assert messages == [
         "full-class · FashionMNIST · CNN: baseline, class Sneaker: 1 of 3 seeds (have 5)",
         "full-class · FashionMNIST · CNN: retrain, class Sneaker: 2 of 3 seeds (have 0, 1)",
@@ -152,7 +152,7 @@ def test_report_files_and_plots(tmp_path):
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     out = tmp_path / "report"
-    assert report.main([str(store), "--out", str(out), "--seeds", "3"]) == 0
+    assert tables.main([str(store), "--out", str(out), "--seeds", "3"]) == 0
     for stem in ("full_class_FashionMNIST_CNN", "random_FashionMNIST_CNN"):
         for suffix in (".md", ".csv", ".tex"):
             assert (out / f"{stem}{suffix}").read_text().strip()
@@ -163,9 +163,9 @@ def test_report_files_and_plots(tmp_path):
     assert "Fewer seeds than requested (--seeds 3)" in summary
     assert "Failed runs (not counted)" in summary and "RuntimeError: x" in summary
     with pytest.raises(UsageError):
-        report.main([str(tmp_path / "missing.jsonl")])
+        tables.main([str(tmp_path / "missing.jsonl")])
     with pytest.raises(UsageError):
-        report.main([str(store), "--out", str(out), "--net", "ViT"])
+        tables.main([str(store), "--out", str(out), "--net", "ViT"])
 
 
 def test_attack_table_shows_each_attack_beside_its_own_power(tmp_path):
@@ -185,7 +185,7 @@ def test_attack_table_shows_each_attack_beside_its_own_power(tmp_path):
             with_attacks(row("baseline", 0, 88, 95, 0.17, 0), 0.7)]  # recorded before power
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert report.main([str(store), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    assert tables.main([str(store), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     text = (tmp_path / "out" / "full_class_FashionMNIST_CNN_attacks.md").read_text()
     # n counts the runs the values average: the run without attacks is not one of them; the
     # power is not averaged over a subset of them
@@ -199,17 +199,17 @@ def test_attack_table_shows_each_attack_beside_its_own_power(tmp_path):
     assert lines[1]["attack_loss_auc_original"] == ""
     assert lines[0]["attack_loss_auc_original"] == ""
     # power describes the original model, not the method: the study does not compare it
-    from unlearn import study
+    from unlearn.report import noise_floor
 
-    assert "attack_loss_auc" in study.metric_values(rows[0])
-    assert "attack_loss_auc_original" not in study.metric_values(rows[0])
+    assert "attack_loss_auc" in noise_floor.metric_values(rows[0])
+    assert "attack_loss_auc_original" not in noise_floor.metric_values(rows[0])
 
 
 def test_rows_are_ordered_by_what_each_method_reads_and_the_legend_says_so():
     rows = [row("finetune", 0, 90, 1, 0.01, 5), row("jit_anchored", 0, 86, 5, 0.02, 9),
             row("gkt", 0, 70, 0, 0.0, 99), row("retrain", 0, 90, 0, 0.01, 100),
             row("distill_others", 0, 87, 6, 0.02, 3)]
-    text = report.markdown_table(rows, task="full_class")
+    text = tables.markdown_table(rows, task="full_class")
     order = [line.split(" | ")[0][2:] for line in text.splitlines()
              if line.startswith("| ") and "---" not in line][1:]
     assert order == ["retrain", "jit_anchored", "distill_others", "finetune", "gkt"]
@@ -223,7 +223,7 @@ def test_a_flagged_choice_is_listed_in_the_report(tmp_path):
     rows = [row("retrain", 0, 90, 0, 0.01, 100),
             row("jit_anchored", 0, 60, 5, 0.02, 9) | {"chosen": chosen},
             row("distill_others", 0, 87, 6, 0.02, 3) | {"chosen": {"outcome": "ok"}}]
-    text, _ = report.write_report(rows, tmp_path, task="full_class", plots=False)
+    text, _ = tables.write_report(rows, tmp_path, task="full_class", plots=False)
     section = text.split("### Runs flagged by the forget-only rule (counted)")[1]
     assert ("- full-class · jit_anchored, class Sneaker, seed 0: guard (guard tripped; "
             "returned the scan model (the replay tripped the guard))") in section

@@ -27,9 +27,7 @@ from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.eval import metrics
 from unlearn.eval.attacks import ATTACKS
-from unlearn.store import run_outputs
-from unlearn.store.model_store import ModelStore, TrainingRecipe
-from unlearn.study_attacks import (
+from unlearn.report.per_example_attacks import (
     TPRS,
     Pools,
     Result,
@@ -41,6 +39,8 @@ from unlearn.study_attacks import (
     run_quality,
     summarise,
 )
+from unlearn.store import run_outputs
+from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.train import pretraining
 
 SNEAKER = 7

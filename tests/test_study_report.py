@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from unlearn import report
 from unlearn.errors import UsageError
+from unlearn.report import tables
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINALS = ["aaaa1111 (seed 0)", "bbbb2222 (seed 1)"]
@@ -75,7 +75,7 @@ def study_rows(retrains=3):
 
 @pytest.fixture(scope="module")
 def study():
-    (group,) = report.summarize(study_rows(), floor=True)
+    (group,) = tables.summarize(study_rows(), floor=True)
     return group.study
 
 
@@ -98,7 +98,7 @@ def test_cells_sharing_their_retrained_models_count_once_in_the_floor():
     for r in rows:  # the store's way: the K retrains of a forget set serve every original
         if r["method"] == "retrain":
             r["study"]["retrain"] = r["study"]["retrain"].split(" of ")[0]  # "r0", "r1", "r2"
-    (group,) = report.summarize(rows, floor=True)
+    (group,) = tables.summarize(rows, floor=True)
     assert group.study.floor["Dr"].n == 2  # the two forget sets, not 2 × 2 cells
     assert "the floor counts 2 distinct sets of retrained models" in group.study.notes[0]
     assert group.study.floor["Dr"].mean == pytest.approx(4 / 3)
@@ -146,7 +146,7 @@ def test_tow_and_ranks(study):
 def test_a_method_on_fewer_cells_is_left_out_of_the_ranks():
     rows = study_rows()
     rows += [row("scrub", ORIGINALS[0], FORGETS[0], 0, dr=90, df=0, mia=0.4)]
-    (group,) = report.summarize(rows)
+    (group,) = tables.summarize(rows)
     assert by_label(group.study, "scrub").ranks == {}
     assert by_label(group.study, "finetune").ranks["mean"] == pytest.approx(1.25)
     assert "the ranks leave out scrub: run on fewer cells" in group.study.notes
@@ -173,7 +173,7 @@ def test_rows_with_and_without_the_study_field_share_their_original_model():
     for r in rows:
         if r["method"] == "finetune":
             del r["study"]  # written before rows recorded their place: the hash alone
-    (group,) = report.summarize(rows, floor=True)
+    (group,) = tables.summarize(rows, floor=True)
     assert by_label(group.study, "finetune").to_retrain["Dr"].diff.n == 4
     assert group.study.originals == ORIGINALS
 
@@ -186,7 +186,7 @@ def test_closeness_means(study):
 
 
 def test_original_models_and_retrains_pool_into_one_table_row():
-    (group,) = report.summarize(study_rows())
+    (group,) = tables.summarize(study_rows())
     rows = {r.label: r for r in group.rows}
     assert set(rows) == {"baseline", "retrain", "finetune", "lipschitz_forgetting"}
     assert len(rows["finetune"].runs) == 8 and len(rows["retrain"].runs) == 12
@@ -197,7 +197,7 @@ def test_report_files_columns_and_markdown(tmp_path):
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in study_rows()))
     out = tmp_path / "report"
-    assert report.main([str(store), "--out", str(out), "--floor"]) == 0
+    assert tables.main([str(store), "--out", str(out), "--floor"]) == 0
     stem = out / "full_class_FashionMNIST_CNN"
 
     def table(suffix):
@@ -242,8 +242,8 @@ def test_report_files_columns_and_markdown(tmp_path):
 def test_a_floor_with_one_retrain_is_refused(tmp_path):
     rows = study_rows(retrains=1)
     with pytest.raises(UsageError, match="at least 2 retrains per cell"):
-        report.summarize(rows, floor=True)
-    (group,) = report.summarize(rows)  # not asked for: the study goes on without a floor
+        tables.summarize(rows, floor=True)
+    (group,) = tables.summarize(rows)  # not asked for: the study goes on without a floor
     assert group.study.floor == {} and "no noise floor" in " ".join(group.study.notes)
     store = tmp_path / "results.jsonl"
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -265,7 +265,7 @@ def test_retrains_of_another_cell_are_refused(mismatch, message):
     retrain = next(r for r in rows if r["method"] == "retrain")
     retrain["study"].update(mismatch)
     with pytest.raises(UsageError, match=message):
-        report.summarize(rows)
+        tables.summarize(rows)
 
 
 def test_sub_class_collateral_names_the_siblings():
@@ -280,7 +280,7 @@ def test_sub_class_collateral_names_the_siblings():
     rows.append(row("finetune", ORIGINALS[0], "sub-class Sneaker", 0, dr=90, df=5, mia=0.4,
                     per_class=names | {"Sneaker": 10.0, "Sandal": 80.0, "Ankle boot": 88.0},
                     task="sub_class", dataset="FashionMNIST4"))
-    (group,) = report.summarize(rows)
+    (group,) = tables.summarize(rows)
     damage = by_label(group.study, "finetune").collateral
     assert {sib: e.mean for (_, sib), e in damage.siblings.items()} == {
         "Sandal": pytest.approx(-10), "Ankle boot": pytest.approx(-2)}
@@ -298,7 +298,7 @@ def test_differences_to_jit_use_the_retrain_tuned_jit_where_the_study_has_one():
                     hyper={"eta": 0.01})
         tuned["config"]["tuned_from"] = "full_class-FashionMNIST-CNN-lipschitz_forgetting"
         rows.append(tuned)
-    (group,) = report.summarize(rows, floor=True)
+    (group,) = tables.summarize(rows, floor=True)
     assert group.study.jit_label == "lipschitz_forgetting [tuned]"
     assert by_label(group.study, "finetune").to_jit["Dr"].diff.mean == pytest.approx(2)
     assert any("the retrain-tuned JiT" in note for note in group.study.notes)

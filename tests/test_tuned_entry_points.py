@@ -4,7 +4,7 @@ import pytest
 from cli_fixtures import file_state, invoke, make_world, rows
 
 import forget_full_class_main
-from unlearn import report
+from unlearn.report import tables
 from unlearn.tuning import table
 
 
@@ -35,7 +35,7 @@ def test_tuned_values_replace_the_defaults(world, tmp_path, capsys):
     # the published default beside it: the report shows the default row and the tuned one
     assert invoke(forget_full_class_main.main, command(world, results, "finetune"),
                   capsys).code == 0
-    table_rows = [line for line in report.markdown_table(rows(results)).splitlines()
+    table_rows = [line for line in tables.markdown_table(rows(results)).splitlines()
                   if line.startswith("| finetune")]
     assert [line.split("|")[1].strip() for line in table_rows] == ["finetune", "finetune [tuned]"]
 

@@ -18,12 +18,12 @@ import torch
 
 from models import build_model
 from models.checkpoint import file_sha256, load_checkpoint, load_into
-from unlearn import study_layout
 from unlearn.data import datasets, tasks
 from unlearn.devices import resolve_device, synchronize
 from unlearn.errors import UsageError, WriteFailedError
 from unlearn.eval import closeness, metrics
 from unlearn.methods import MethodData, get_method
+from unlearn.report import replicates
 from unlearn.store import claims, preflight, results, run_outputs, stable_keys
 from unlearn.store.versioning import code_version
 from unlearn.train import original_model, pretraining
@@ -223,7 +223,7 @@ def _run(config: RunConfig, method, checkpoint: str, retrained_paths: tuple[str,
     if config.save_outputs and "members" in logits:
         row["outputs"] = str(write_outputs(config, row, split, train_set, test_set, subset,
                                           logits))
-    row["study"] = study_layout.coordinates(config, checkpoint, meta, hyperparameters)
+    row["study"] = replicates.coordinates(config, checkpoint, meta, hyperparameters)
     if "chosen" in data.extras:  # what a self-tuning method chose (jit_zero_shot's η)
         row["chosen"] = data.extras["chosen"]
     results.append_row(config.results_path, row)

@@ -1,6 +1,6 @@
 """Per-example outputs of one forgetting run, kept so that the attacks that need many models
-(U-LiRA and the forgetting-quality score, unlearn/study_attacks.py) can be computed after a
-study without keeping every unlearned model (`-save_outputs DIR`).
+(U-LiRA and the forgetting-quality score, unlearn/report/per_example_attacks.py) can be computed
+after a study without keeping every unlearned model (`-save_outputs DIR`).
 
 One small file per run, DIR/<run key>.pt (torch.save of tensors and plain values, read back with
 weights_only=True), holding the unlearned model's logits on the forget-train samples with their

@@ -4,7 +4,7 @@ before it existed.
 A recorded row lacks such an option; a newer row carries it at that value. Both describe the
 same run: the run key (experiment.config_key) leaves the option out while it has that value,
 so a resumed sweep does not rerun what it has already recorded, and the report
-(report.settings_of) fills it in where it is missing, so the two rows land in one table row.
+(tables.settings_of) fills it in where it is missing, so the two rows land in one table row.
 """
 
 from __future__ import annotations

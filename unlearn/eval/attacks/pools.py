@@ -1,5 +1,6 @@
 """Pools of models (checkpoint paths, e.g. from the model store) run over one loader; the
-per-example attacks of a study (unlearn/study_attacks.py) read their pools through here.
+per-example attacks of a study (unlearn/report/per_example_attacks.py) read their pools through
+here.
 
 Each model costs one inference pass over the loader (the forget set): for the Fashion-MNIST
 CNN and a 6,000-image forget class, 2.1 s on one thread of a busy 2-core CPU (measured), so

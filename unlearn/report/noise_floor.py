@@ -1,13 +1,13 @@
 """The study part of the report: results across original models, forget sets and retrains.
 
-A study cell is one (original model, forget set); see unlearn/study_layout.py. Each method's value
-in a cell is the mean over its unlearning seeds there; retrain's is the mean over the cell's K
-retrains. From these cell values:
+A study cell is one (original model, forget set); see unlearn/report/replicates.py. Each method's
+value in a cell is the mean over its unlearning seeds there; retrain's is the mean over the
+cell's K retrains. From these cell values:
 
 * cell means: each method's mean over cells, with a 95 % bootstrap interval over the cells
   (original models × forget sets);
 * the noise floor of each metric: the mean absolute difference between two retrains of the
-  same cell (study_stats.noise_floor);
+  same cell (stats.noise_floor);
 * the gap to retrain: per cell, method − retrain; its mean with an interval and a Wilcoxon
   signed-rank p over cells, and its mean absolute value. A method is "within floor" on a
   metric when that mean absolute gap is at most the upper end of the floor's interval, else
@@ -29,10 +29,10 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from unlearn import study_layout, study_stats
 from unlearn.data import tasks
 from unlearn.errors import UsageError
-from unlearn.study_stats import Estimate, Paired
+from unlearn.report import replicates, stats
+from unlearn.report.stats import Estimate, Paired
 
 REFERENCE = "retrain"
 JIT = "lipschitz_forgetting"
@@ -114,7 +114,7 @@ def cell_means(runs: list[dict], values=metric_values) -> dict[str, dict[Cell, f
     collected: dict[str, dict[Cell, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         for metric, value in values(run).items():
-            collected[metric][study_layout.cell_of(run)].append(value)
+            collected[metric][replicates.cell_of(run)].append(value)
     return {m: {c: statistics.fmean(v) for c, v in cells.items()}
             for m, cells in collected.items()}
 
@@ -122,10 +122,10 @@ def cell_means(runs: list[dict], values=metric_values) -> dict[str, dict[Cell, f
 def retrain_cells(runs: list[dict]) -> dict[str, dict[Cell, list[float]]]:
     """metric -> cell -> one value per retrain (each the mean over that retrain's seeds)."""
     for run in runs:
-        study_layout.check_retrain_matches(run)
+        replicates.check_retrain_matches(run)
     by_retrain: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
-        by_retrain[(study_layout.cell_of(run), study_layout.retrain_of(run))].append(run)
+        by_retrain[(replicates.cell_of(run), replicates.retrain_of(run))].append(run)
     collected: dict[str, dict[Cell, list[float]]] = defaultdict(lambda: defaultdict(list))
     for (cell, _), group in sorted(by_retrain.items()):
         for metric, cells in cell_means(group).items():
@@ -135,7 +135,7 @@ def retrain_cells(runs: list[dict]) -> dict[str, dict[Cell, list[float]]]:
 
 def study(method_rows: list, *, title: str, task: str, dataset: str,
           require_floor: bool = False) -> Study | None:
-    """The study of one table's rows (report.MethodRow: label, method, runs, is_reference).
+    """The study of one table's rows (tables.MethodRow: label, method, runs, is_reference).
 
     None when the table has no retrain row. require_floor: every cell needs two or more
     retrains, else UsageError (one line) naming the first cell that has fewer.
@@ -164,7 +164,7 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
         for metric, cells in retrains.items():
             usable = [cells[c] for c in full if c in cells]
             if usable:
-                floor[metric] = study_stats.noise_floor(usable, where=f" ({title})")
+                floor[metric] = stats.noise_floor(usable, where=f" ({title})")
         if short:
             notes.append(f"the noise floor leaves out {len(short)} cell(s) with one retrain")
     else:
@@ -196,11 +196,11 @@ def study(method_rows: list, *, title: str, task: str, dataset: str,
     runs = [run for row in method_rows for run in row.runs]
     labels: dict[str, str] = {}  # one label per model: the most informative any row gives
     for run in runs:
-        model, label = study_layout.original_of(run), study_layout.original_label(run)
+        model, label = replicates.original_of(run), replicates.original_label(run)
         labels[model] = max(labels.get(model, ""), label, key=len)
     return Study(
         originals=sorted(set(labels.values())),
-        forget_sets=sorted({study_layout.forget_of(r) for r in runs}),
+        forget_sets=sorted({replicates.forget_of(r) for r in runs}),
         seeds=sorted({r["seed"] for r in runs}),
         retrains=counts, floor=floor, methods=studies,
         jit_label=jit.label if jit else None, notes=notes)
@@ -221,7 +221,7 @@ def floor_units(retrain_runs: list[dict], cells: list[Cell]) -> list[Cell]:
     model store keeps retrains per forget set), those cells are one measurement, not I."""
     models: dict[Cell, set[str]] = defaultdict(set)
     for run in retrain_runs:
-        models[study_layout.cell_of(run)].add(study_layout.retrain_of(run))
+        models[replicates.cell_of(run)].add(replicates.retrain_of(run))
     units: dict[tuple, Cell] = {}
     for cell in sorted(cells):  # another forget set always means other retrained models
         units.setdefault((cell[1], *sorted(models[cell])), cell)
@@ -234,8 +234,8 @@ def tow_cells(cells: dict[str, dict[Cell, float]],
     if not all(name in cells and name in retrain for name in TOW_SETS):
         return {}
     shared = set.intersection(*(set(cells[n]) & set(retrain[n]) for n in TOW_SETS))
-    return {c: study_stats.tow([cells[n][c] for n in TOW_SETS],
-                               [retrain[n][c] for n in TOW_SETS]) for c in shared}
+    return {c: stats.tow([cells[n][c] for n in TOW_SETS],
+                         [retrain[n][c] for n in TOW_SETS]) for c in shared}
 
 
 def fill_method(s: MethodStudy, retrain: MethodStudy, jit: MethodStudy | None,
@@ -243,7 +243,7 @@ def fill_method(s: MethodStudy, retrain: MethodStudy, jit: MethodStudy | None,
     """Means over cells, the gaps to retrain with their verdicts, and the differences to JiT."""
     for metric, cells in s.cells.items():
         if cells:
-            s.means[metric] = study_stats.mean_ci(list(cells.values()))
+            s.means[metric] = stats.mean_ci(list(cells.values()))
         if metric in retrain.cells and not metric.startswith(("js_", "agreement_")) \
                 and metric != "ToW":
             paired = paired_over_cells(cells, retrain.cells[metric])
@@ -253,8 +253,7 @@ def fill_method(s: MethodStudy, retrain: MethodStudy, jit: MethodStudy | None,
                 s.abs_gap[metric] = statistics.fmean(
                     abs(cells[c] - retrain.cells[metric][c]) for c in shared)
                 if metric in floor:
-                    s.verdict[metric] = study_stats.floor_verdict(s.abs_gap[metric],
-                                                                  floor[metric])
+                    s.verdict[metric] = stats.floor_verdict(s.abs_gap[metric], floor[metric])
         if jit is not None and metric in jit.cells:
             paired = paired_over_cells(cells, jit.cells[metric])
             if paired is not None:
@@ -265,7 +264,7 @@ def paired_over_cells(mine: dict[Cell, float], theirs: dict[Cell, float]) -> Pai
     shared = sorted(set(mine) & set(theirs))
     if not shared:
         return None
-    return study_stats.paired_difference([mine[c] for c in shared], [theirs[c] for c in shared])
+    return stats.paired_difference([mine[c] for c in shared], [theirs[c] for c in shared])
 
 
 def rank(studies: list[MethodStudy], reference: str, notes: list[str]) -> None:
@@ -288,11 +287,11 @@ def rank(studies: list[MethodStudy], reference: str, notes: list[str]) -> None:
     for metric in RANKED:
         if metric == "ToW":
             scores = {s.label: [s.cells["ToW"][c] for c in cells] for s in ranked}
-            ranks = study_stats.mean_ranks(scores, lower_is_better=False)
+            ranks = stats.mean_ranks(scores, lower_is_better=False)
         else:
             scores = {s.label: [abs(s.cells[metric][c] - retrain.cells[metric][c])
                                 for c in cells] for s in ranked}
-            ranks = study_stats.mean_ranks(scores)
+            ranks = stats.mean_ranks(scores)
         for s in ranked:
             s.ranks[metric] = ranks[s.label]
     for s in ranked:
@@ -331,7 +330,7 @@ def collateral(runs: list[dict], baselines: list[dict], *, task: str, dataset: s
     by_original: dict[str, list[dict]] = defaultdict(list)
     for b in baselines:
         if b["metrics"].get("acc_test_per_class"):
-            by_original[study_layout.original_of(b)].append(b)
+            by_original[replicates.original_of(b)].append(b)
     changes: dict[str, list[float]] = defaultdict(list)
     worst_by_cell: dict[Cell, list[float]] = defaultdict(list)
     worst_classes: Counter = Counter()
@@ -339,7 +338,7 @@ def collateral(runs: list[dict], baselines: list[dict], *, task: str, dataset: s
     used = 0
     for run in runs:
         mine = run["metrics"].get("acc_test_per_class")
-        candidates = by_original.get(study_layout.original_of(run))
+        candidates = by_original.get(replicates.original_of(run))
         if not mine or not candidates:
             continue
         base = next((b for b in candidates if b.get("forget") == run.get("forget")
@@ -355,17 +354,17 @@ def collateral(runs: list[dict], baselines: list[dict], *, task: str, dataset: s
         worst = min(delta, key=lambda c: (delta[c], c))
         if delta[worst] < 0:  # with no class worse off there is no worst class to name
             worst_classes[worst] += 1
-        worst_by_cell[study_layout.cell_of(run)].append(delta[worst])
+        worst_by_cell[replicates.cell_of(run)].append(delta[worst])
         if task == "sub_class" and forgotten is not None:
             for sibling in siblings(dataset, forgotten):
                 if sibling in delta:
                     sibling_changes[(forgotten, sibling)].append(delta[sibling])
     if not used:
         return None
-    per_class = {c: study_stats.mean_ci(v) for c, v in sorted(changes.items())}
+    per_class = {c: stats.mean_ci(v) for c, v in sorted(changes.items())}
     return Collateral(
         per_class=per_class,
-        worst=study_stats.mean_ci([statistics.fmean(v) for v in worst_by_cell.values()]),
+        worst=stats.mean_ci([statistics.fmean(v) for v in worst_by_cell.values()]),
         worst_classes=worst_classes,
-        siblings={k: study_stats.mean_ci(v) for k, v in sorted(sibling_changes.items())},
+        siblings={k: stats.mean_ci(v) for k, v in sorted(sibling_changes.items())},
         runs=used)

@@ -9,11 +9,12 @@ configuration recorded twice counts once; runs of one method with different sett
 retrains pool into one row (they are a study's replicates, not settings).
 
 Where the runs recorded the membership attacks, a table of them follows
-(unlearn/attack_table.py: each attack's result beside its power on the original model). Where
-a table has retrain runs, the study section follows it (unlearn/study.py): means with 95 %
-intervals over original models × forget sets, the retrain noise floor, each method's gap to
-retrain marked within or outside the floor, paired differences to retrain and JiT with
-Wilcoxon p, ranks, ToW, collateral damage and output closeness; Markdown, CSV and a plot.
+(unlearn/report/attack_table.py: each attack's result beside its power on the original model).
+Where a table has retrain runs, the study section follows it (unlearn/report/noise_floor.py):
+means with 95 % intervals over original models × forget sets, the retrain noise floor, each
+method's gap to retrain marked within or outside the floor, paired differences to retrain and
+JiT with Wilcoxon p, ranks, ToW, collateral damage and output closeness; Markdown, CSV and a
+plot.
 
     python scripts/report.py results/results.jsonl --out results/report --seeds 3 [--floor]
 """
@@ -31,11 +32,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearn import attack_table, study, study_layout, study_report
 from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.methods.registration import method_groups, method_order
+from unlearn.report import attack_table, noise_floor, noise_floor_output, replicates
 from unlearn.store import disk, preflight, results, stable_keys
 from unlearn.tuning.table import AGAINST_BOUND
 
@@ -104,7 +105,7 @@ class Group:
     net: str
     rows: list[MethodRow]
     notes: list[str] = field(default_factory=list)
-    study: study.Study | None = None  # across original models, forget sets and retrains
+    study: noise_floor.Study | None = None  # across original models, forget sets and retrains
 
     @property
     def title(self) -> str:
@@ -136,10 +137,10 @@ def run_identity(row: dict) -> str:
     checkpoint by its hash). Rows written before and after an option was added (with the
     value that behaves as before) are the same run. The forget set is the exact one, with the
     random task's forget seed, which -forget_seed can set apart from the run's seed."""
-    retrain = study_layout.retrain_of(row) if row.get("method") == REFERENCE else None
+    retrain = replicates.retrain_of(row) if row.get("method") == REFERENCE else None
     return json.dumps([row.get("task"), row.get("dataset"), row.get("net"), row.get("method"),
-                       study_layout.forget_of(row), row.get("seed"), settings_of(row),
-                       study_layout.original_of(row), retrain], sort_keys=True)
+                       replicates.forget_of(row), row.get("seed"), settings_of(row),
+                       replicates.original_of(row), retrain], sort_keys=True)
 
 
 def ok_rows(rows: list[dict]) -> list[dict]:
@@ -218,7 +219,7 @@ def pair_means(runs: list[dict], metric: str) -> dict[tuple, float]:
     two random forget seeds are two sets)."""
     pairs: dict[tuple, list[float]] = defaultdict(list)
     for run in runs:
-        pairs[(study_layout.original_of(run), run["seed"], study_layout.forget_of(run))].append(
+        pairs[(replicates.original_of(run), run["seed"], replicates.forget_of(run))].append(
             metric_values(run)[metric])
     return {pair: statistics.fmean(values) for pair, values in pairs.items()}
 
@@ -267,8 +268,8 @@ def summarize(rows: list[dict], *, task: str | None = None, dataset: str | None 
             method_rows.extend(split_variants(method, by_method[method]))
         group = Group(task_, dataset_, net_, method_rows)
         fill(group)
-        group.study = study.study(group.rows, title=group.title, task=task_, dataset=dataset_,
-                                  require_floor=floor)
+        group.study = noise_floor.study(group.rows, title=group.title, task=task_,
+                                        dataset=dataset_, require_floor=floor)
         hidden = [r.label for r in group.rows if methods and r.method not in methods]
         group.rows = [r for r in group.rows if r.label not in hidden]
         if group.study is not None:
@@ -560,15 +561,15 @@ def write_report(rows: list[dict], out_dir: Path, *, task: str | None = None,
                 files.append(path)
             markdown = f"{markdown}\n\n{attacks.rstrip()}"
         if group.study is not None:
-            study_text = study_report.markdown(group.study, group.title)
-            written = {"_study.md": study_text, **study_report.csv_files(group.study)}
+            study_text = noise_floor_output.markdown(group.study, group.title)
+            written = {"_study.md": study_text, **noise_floor_output.csv_files(group.study)}
             for suffix, text in written.items():
                 path = out_dir / f"{group.stem}{suffix}"
                 disk.write_text(path, text, "report file")
                 files.append(path)
             if plots:
-                files.append(study_report.plot_floor(group.study, group.title,
-                                                     out_dir / f"{group.stem}_study_floor.png"))
+                files.append(noise_floor_output.plot_floor(
+                    group.study, group.title, out_dir / f"{group.stem}_study_floor.png"))
             markdown = f"{markdown}\n\n{study_text}"
         shown = ", ".join(str(p) for p in files if p.name.startswith(group.stem))
         sections.append(f"{markdown}\n\nFiles: {shown}")

@@ -1,7 +1,7 @@
 """The study section of the report on disk: Markdown, CSV files and the noise-floor plot.
 
-unlearn/study.py computes; this module only lays the numbers out. Every number in the Markdown is
-also in a CSV (long format: one line per method × metric).
+unlearn/report/noise_floor.py computes; this module only lays the numbers out. Every number in
+the Markdown is also in a CSV (long format: one line per method × metric).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import csv
 import io
 from pathlib import Path
 
-from unlearn.study import GAP_METRICS, RANKED, Study
-from unlearn.study_stats import Estimate
+from unlearn.report.noise_floor import GAP_METRICS, RANKED, Study
+from unlearn.report.stats import Estimate
 
 HEADERS = {"Dr": "Dr (%)", "Df": "Df (%)", "MIA": "MIA (%)", "ToW": "ToW"}
 SPLITS = ("forget_train", "forget_test", "retain_test")

@@ -35,7 +35,7 @@ def mean_of(runs: list[dict], key: str) -> float | None:
 
 
 def has_attacks(rows) -> bool:
-    """Whether any run of the table rows (report.MethodRow) recorded the attacks."""
+    """Whether any run of the table rows (tables.MethodRow) recorded the attacks."""
     return any("attack_loss_auc" in run["metrics"] for row in rows for run in row.runs)
 
 

@@ -1,11 +1,10 @@
 """The statistics of a study: intervals, the retrain noise floor, paired tests, ToW, ranks.
 
-Pure functions on numbers; `unlearn/study.py` feeds them the cells of a results file. Every
-interval is
-a 95 % percentile bootstrap (scipy.stats.bootstrap, 9,999 resamples, a fixed generator so the
-report is reproducible). Percentile rather than BCa: studies have few units (3 original models
-× 3 forget sets is 9), where BCa's acceleration estimate often fails; with every value equal the
-interval is that value, and a single value has no interval.
+Pure functions on numbers; `unlearn/report/noise_floor.py` feeds them the cells of a results
+file. Every interval is a 95 % percentile bootstrap (scipy.stats.bootstrap, 9,999 resamples, a
+fixed generator so the report is reproducible). Percentile rather than BCa: studies have few
+units (3 original models × 3 forget sets is 9), where BCa's acceleration estimate often fails;
+with every value equal the interval is that value, and a single value has no interval.
 """
 
 from __future__ import annotations

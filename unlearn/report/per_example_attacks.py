@@ -47,7 +47,6 @@ import numpy as np
 
 from models import build_model
 from models.checkpoint import load_checkpoint
-from unlearn import report, study_layout
 from unlearn.data import datasets, tasks
 from unlearn.errors import UsageError
 from unlearn.eval.attacks import lira
@@ -55,6 +54,7 @@ from unlearn.eval.attacks import null as nulls
 from unlearn.eval.attacks.confidence import logit_scaled_confidence
 from unlearn.eval.attacks.forget_quality import MIN_MODELS, forget_quality, quality_null
 from unlearn.eval.attacks.pools import check_pool, pool_confidences, stored_pool
+from unlearn.report import replicates, tables
 from unlearn.store import run_outputs
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.train import pretraining, recipes
@@ -78,7 +78,7 @@ class Run:
 
     @property
     def cell(self) -> tuple[str, str]:
-        return study_layout.cell_of(self.row)
+        return replicates.cell_of(self.row)
 
     @property
     def forget_set(self):
@@ -200,7 +200,7 @@ def run_quality(runs: list[Run], retrain_phi: np.ndarray, max_models: int | None
 
 def own_retrain(row: dict) -> int | None:
     """Which stored retrain (index k, seed 1000 + k) a retrain row loaded; None otherwise."""
-    if row.get("method") != report.REFERENCE:
+    if row.get("method") != tables.REFERENCE:
         return None
     found = re.search(r"\(seed (\d+)\)", str((row.get("study") or {}).get("retrain", "")))
     if not found or int(found.group(1)) < 1000:
@@ -213,19 +213,19 @@ def own_retrain(row: dict) -> int | None:
 def load_runs(rows: list[dict], outputs: str | None) -> dict[tuple, list[Run]]:
     """The runs with saved outputs, by (task, dataset, net), labelled as the report labels
     them. outputs: the folder the files are in now (None: where the rows say)."""
-    kept = [r for r in report.ok_rows(rows) if r.get("outputs")]
+    kept = [r for r in tables.ok_rows(rows) if r.get("outputs")]
     if not kept:
         raise UsageError("no successful row records saved outputs; run the study with "
                          "-save_outputs DIR (scripts/study_runs.py ... --extra -save_outputs DIR)")
-    check_outputs_complete(report.ok_rows(rows))
+    check_outputs_complete(tables.ok_rows(rows))
     by_group: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in kept:
         by_group[(row["task"], row["dataset"], row["net"])][row["method"]].append(row)
     groups = {}
     for group, by_method in sorted(by_group.items()):
         runs = []
-        for method in sorted(by_method, key=report.method_rank):
-            for variant in report.split_variants(method, by_method[method]):
+        for method in sorted(by_method, key=tables.method_rank):
+            for variant in tables.split_variants(method, by_method[method]):
                 runs += [read_run(row, variant.label, outputs) for row in variant.runs]
         groups[group] = runs
     return groups
@@ -238,7 +238,7 @@ def check_outputs_complete(rows: list[dict]) -> None:
     by_method: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         by_method[(row["task"], row["dataset"], row["net"], row.get("method"),
-                   study_layout.forget_of(row))].append(row)
+                   replicates.forget_of(row))].append(row)
     for (*_, method, forget), method_rows in by_method.items():
         lacking = [row for row in method_rows if not row.get("outputs")]
         if lacking and len(lacking) < len(method_rows):
@@ -265,7 +265,7 @@ def original_recipe(row: dict) -> TrainingRecipe:
     """The recipe of the original model a row started from (its checkpoint's metadata)."""
     path = row["config"]["weight_path"]
     if not Path(path).is_file():
-        raise UsageError(f"the original model of cell {' × '.join(study_layout.cell_of(row))} "
+        raise UsageError(f"the original model of cell {' × '.join(replicates.cell_of(row))} "
                          f"is not at {path} (run from the study's folder)")
     return pretraining.original_recipe(load_checkpoint(path)[1], path)
 
@@ -334,7 +334,7 @@ def out_pool(store: str, recipe: TrainingRecipe, run: Run, count: int,
         command = train_command(recipe, store, task=run.row["task"], forget=run.forget_set,
                                 retrains=count)
         raise UsageError(f"the model store {store} lacks retrained models of "
-                         f"{study_layout.forget_of(run.row)} (the out pool needs {count}): "
+                         f"{replicates.forget_of(run.row)} (the out pool needs {count}): "
                          f"train them with: {command}") from error
 
 
@@ -419,7 +419,7 @@ def study_attacks(rows: list[dict], *, store: str, outputs: str | None = None,
     for group, runs in load_runs(rows, outputs).items():
         by_forget: dict[str, list[Run]] = defaultdict(list)
         for run in runs:
-            by_forget[study_layout.forget_of(run.row)].append(run)
+            by_forget[replicates.forget_of(run.row)].append(run)
         for forget_runs in by_forget.values():
             found += forget_set_results(group, forget_runs, store, confidences, pools, data_dir)
     return found
@@ -451,7 +451,7 @@ def forget_set_results(group, runs: list[Run], store: str, confidences: Confiden
                        pools: Pools, data_dir: str | None) -> list[Result]:
     """Every method's results on one forget set (all its cells)."""
     first = runs[0]
-    forget = study_layout.forget_of(first.row)
+    forget = replicates.forget_of(first.row)
     if any(not np.array_equal(run.indices, first.indices) for run in runs):
         raise UsageError(f"the runs forgetting {forget} saved "
                          "different forget samples (other training subsets?)")
