@@ -23,17 +23,17 @@ from bench.common import emit, write_json
 
 
 def timed_sweep(kind: str, runs: int, pack: int, folder: Path) -> float:
-    from unlearn import cluster, sweep
+    from unlearn.sweep import cluster, local
 
     commands = [["true", f"run{i}"] for i in range(runs)]
     quiet = io.StringIO()
     started = time.perf_counter()
     if kind == "local":
-        outcomes, _ = sweep.run_sweep(commands, [sweep.CPU], folder, out=quiet)
+        outcomes, _ = local.run_sweep(commands, [local.CPU], folder, out=quiet)
     else:
         options = cluster.SubmitOptions(executor="submitit-local", pack=pack)
-        outcomes = cluster.run_sweep(sweep.make_jobs(commands), options,
-                                     sweep.make_log_dir(folder), out=quiet)
+        outcomes = cluster.run_sweep(local.make_jobs(commands), options,
+                                     local.make_log_dir(folder), out=quiet)
     seconds = time.perf_counter() - started
     if any(o.status != "done" for o in outcomes):
         raise SystemExit(f"error: {kind} pack {pack}: not every run finished")

@@ -1,4 +1,4 @@
-"""The pretraining commands of a study's model pools, one per line, for unlearn/sweep.py.
+"""The pretraining commands of a study's model pools, one per line, for unlearn/sweep/local.py.
 
     python scripts/pool.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
         --forget Sneaker,Shirt,Coat --retrains 3 --regime memorise \\

@@ -1,4 +1,4 @@
-"""The forgetting commands of a study, one per line, for unlearn/sweep.py.
+"""The forgetting commands of a study, one per line, for unlearn/sweep/local.py.
 
     python scripts/study_runs.py --net CNN --dataset FashionMNIST --classes 10 --originals 0,1,2 \\
         --forget Shirt,Coat,Sneaker --retrains 3 --regime memorise --store STORE \\

@@ -1,5 +1,5 @@
 """The grid behind every sweep script: methods x forget classes x seeds as entry-point command
-lines, handed to unlearn/sweep.py (one job per device, resumable) or printed with DRY_RUN=1.
+lines, handed to unlearn/sweep/local.py (one job per device, resumable) or printed with DRY_RUN=1.
 
 Each scripts/*_exps_*.sh names its grid and runs this module through sweep_lib.bash:
 
@@ -49,12 +49,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn import exit_codes, sweep
+from unlearn import exit_codes
 from unlearn.data import tasks
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
 from unlearn.methods import hyperparameters
 from unlearn.methods.registration import declared, methods_for
+from unlearn.sweep import local
 from unlearn.train import recipes
 
 JIT = "lipschitz_forgetting"
@@ -90,7 +91,7 @@ class Grid:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.sweep_grid", allow_abbrev=False,
-        description="Build a sweep's command lines and run them with unlearn/sweep.py.",
+        description="Build a sweep's command lines and run them with unlearn/sweep/local.py.",
         epilog="Other single-dash flags before -- go to every run as they are.")
     parser.add_argument("main", help="entry point, e.g. forget_full_class_main.py")
     parser.add_argument("-net", required=True)
@@ -240,7 +241,7 @@ def commands(grid: Grid, env: Mapping[str, str]) -> list[list[str]]:
     """Every run of the grid: seeds, then forget sets, then methods."""
     python = env_value(env, "PYTHON") or sys.executable
     common = [python, grid.main, "-net", grid.net, "-dataset", grid.dataset, *grid.fixed]
-    if grid.gpu.lower() != sweep.CPU:
+    if grid.gpu.lower() != local.CPU:
         common.append("-gpu")
     if env_value(env, "B"):
         common += ["-b", env_value(env, "B")]
@@ -268,7 +269,7 @@ def log_dir(env: Mapping[str, str]) -> Path:
     return Path(env_value(env, "LOG_DIR") or Path(results).parent / "logs")
 
 
-@guarded(resume_hint=sweep.RESUME_HINT)
+@guarded(resume_hint=local.RESUME_HINT)
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     try:
@@ -280,11 +281,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     jobs = env_value(env, "JOBS") or "1"
     if not jobs.isdigit():
         raise UsageError(f"JOBS must be a number of parallel jobs, got {jobs!r}")
-    devices = sweep.parse_devices(grid.gpu, int(jobs))
+    devices = local.parse_devices(grid.gpu, int(jobs))
     if env_value(env, "DRY_RUN"):
         print("\n".join(shlex.join(argv) for argv in runs))
         return 0
-    return sweep.run_and_summarize(runs, devices, log_dir(env))
+    return local.run_and_summarize(runs, devices, log_dir(env))
 
 
 if __name__ == "__main__":

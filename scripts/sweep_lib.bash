@@ -1,6 +1,6 @@
 # Sourced by the sweep scripts (never run): from the repository root, hand the script's grid to
 # scripts/sweep_grid.py, which builds the command lines (settings, loops, the environment
-# overrides it documents) and runs them with unlearn/sweep.py. PYTHON picks the interpreter (default:
+# overrides it documents) and runs them with unlearn/sweep/local.py. PYTHON picks the interpreter (default:
 # .venv/bin/python if present, else python3).
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

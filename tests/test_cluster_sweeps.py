@@ -13,8 +13,9 @@ import pytest
 from data_files import write_fashion_mnist
 
 import pretrain_model
-from unlearn import cluster, exit_codes, sweep
+from unlearn import exit_codes
 from unlearn.errors import UsageError
+from unlearn.sweep import cluster, local
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +75,7 @@ def test_pack_jobs():
 def test_packed_debug_sweep_runs_each_command_once_with_its_own_log(fake, tmp_path, capsys):
     commands, record = fake
     names = ["a", "b", "fail1", "c", "d"]
-    jobs = sweep.make_jobs(commands(*names))
+    jobs = local.make_jobs(commands(*names))
     options = cluster.SubmitOptions(executor="submitit-debug", pack=2)
     outcomes = cluster.run_sweep(jobs, options, tmp_path / "logs")
     assert [o.status for o in outcomes] == ["done", "done", "failed", "done", "done"]
@@ -89,7 +90,7 @@ def test_packed_debug_sweep_runs_each_command_once_with_its_own_log(fake, tmp_pa
     out = capsys.readouterr().out
     assert "5 runs in 3 submitit-debug job(s) of up to 2" in out
     # The same summary as a local sweep.
-    text = sweep.summary(outcomes, 1.0, tmp_path / "logs")
+    text = local.summary(outcomes, 1.0, tmp_path / "logs")
     assert "5 jobs: 4 done, 0 skipped (already recorded), 1 failed" in text
     # Again: the recorded runs are skipped, the failed one runs (and fails) again.
     again = cluster.run_sweep(jobs, options, tmp_path / "logs2")
@@ -138,10 +139,10 @@ def test_model_pool_of_pretraining_runs_is_skipped_when_done(tmp_path):
              "-data_dir", str(data), "-out", str(tmp_path / f"pool-{seed}.pth")]
             for seed in (0, 1)]
     options = cluster.SubmitOptions(executor="submitit-debug", pack=2)
-    first = cluster.run_sweep(sweep.make_jobs(pool), options, tmp_path / "logs")
+    first = cluster.run_sweep(local.make_jobs(pool), options, tmp_path / "logs")
     assert [o.status for o in first] == ["done", "done"]
     stamps = [(tmp_path / f"pool-{s}.pth").stat().st_mtime_ns for s in (0, 1)]
-    again = cluster.run_sweep(sweep.make_jobs(pool), options, tmp_path / "logs")
+    again = cluster.run_sweep(local.make_jobs(pool), options, tmp_path / "logs")
     assert [o.status for o in again] == ["skipped", "skipped"]
     assert [(tmp_path / f"pool-{s}.pth").stat().st_mtime_ns for s in (0, 1)] == stamps
 
@@ -178,7 +179,7 @@ def test_pretrain_skip_done_refuses_another_recipe_at_the_same_path(tmp_path, ca
 ])
 def test_bad_executor_options_exit_2_before_submitting(tmp_path, capsys, options, message):
     (tmp_path / "grid.txt").write_text("true\n")
-    code = sweep.main([str(tmp_path / "grid.txt"), "--log-dir", str(tmp_path / "logs"),
+    code = local.main([str(tmp_path / "grid.txt"), "--log-dir", str(tmp_path / "logs"),
                        *options])
     assert code == 2
     assert capsys.readouterr().err.strip() == message
@@ -189,25 +190,26 @@ def test_node_local_paths_are_refused_with_slurm(tmp_path, capsys, monkeypatch):
     # Where the checkout and pytest's temporary folder lie differs from machine to machine
     # (both may be under /tmp), so the node-local roots are set for the test: one folder
     # stands for /tmp, the rest of tmp_path for a shared file system.
-    local, shared = tmp_path / "node-local", tmp_path / "shared"
-    monkeypatch.setattr(cluster, "NODE_LOCAL_ROOTS", (str(local),))
+    node_local, shared = tmp_path / "node-local", tmp_path / "shared"
+    monkeypatch.setattr(cluster, "NODE_LOCAL_ROOTS", (str(node_local),))
     monkeypatch.setattr(cluster, "_mounts", lambda: [])
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.delenv(cluster.STORE_ENV, raising=False)
     grid = tmp_path / "grid.txt"
     grid.write_text(f"python forget_full_class_main.py -results {shared}/r.jsonl\n"
-                    f"python pretrain_model.py -store {local}/pool -seed 1\n")
+                    f"python pretrain_model.py -store {node_local}/pool -seed 1\n")
     argv = [str(grid), "--executor", "slurm", "--partition", "gpu", "--log-dir",
             str(shared / "logs")]
-    assert sweep.main(argv) == 2
+    assert local.main(argv) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: -store {local}/pool (command 2) is node-local (under {local}): SLURM jobs on "
-        "other nodes cannot see it; use a shared file system, or pass --assume-shared")
-    assert sweep.main([*argv[:-1], str(local / "logs")]) == 2
-    assert f"error: --log-dir {local}/logs is node-local (under {local})" in \
+        f"error: -store {node_local}/pool (command 2) is node-local (under {node_local}): "
+        "SLURM jobs on other nodes cannot see it; use a shared file system, or pass "
+        "--assume-shared")
+    assert local.main([*argv[:-1], str(node_local / "logs")]) == 2
+    assert f"error: --log-dir {node_local}/logs is node-local (under {node_local})" in \
         capsys.readouterr().err
-    monkeypatch.setenv(cluster.STORE_ENV, f"{local}/store")
-    with pytest.raises(UsageError, match=rf"\$UNLEARN_STORE {local}/store is node-local"):
+    monkeypatch.setenv(cluster.STORE_ENV, f"{node_local}/store")
+    with pytest.raises(UsageError, match=rf"\$UNLEARN_STORE {node_local}/store is node-local"):
         cluster.check_shared_paths([], shared / "logs")
 
 
@@ -254,10 +256,10 @@ def test_model_pool_in_the_store_is_skipped_when_stored(tmp_path):
              "FashionMNIST", "-classes", "10", "-epochs", "1", "-b", "16", "-data_dir",
              str(data), "-store", str(tmp_path / "store")]]
     options = cluster.SubmitOptions(executor="submitit-debug")
-    assert [o.status for o in cluster.run_sweep(sweep.make_jobs(pool), options,
+    assert [o.status for o in cluster.run_sweep(local.make_jobs(pool), options,
                                                 tmp_path / "logs")] == ["done"]
     stored = list((tmp_path / "store").rglob("*.pth"))
     assert len(stored) == 1
-    again = cluster.run_sweep(sweep.make_jobs(pool), options, tmp_path / "logs")
+    again = cluster.run_sweep(local.make_jobs(pool), options, tmp_path / "logs")
     assert [o.status for o in again] == ["skipped"]
     assert list((tmp_path / "store").rglob("*.pth")) == stored

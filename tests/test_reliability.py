@@ -32,10 +32,11 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import exit_codes, experiment, sweep
+from unlearn import exit_codes, experiment
 from unlearn.data import datasets
 from unlearn.report import tables
 from unlearn.store import claims, preflight, results
+from unlearn.sweep import local
 from unlearn.train import original_model, pretraining
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,10 +109,10 @@ def test_unwritable_sweep_outputs_are_refused_before_the_first_job(tmp_path, cap
     job = shlex.join([sys.executable, "-c", f"open({str(marker)!r}, 'w')"])
     listing = tmp_path / "jobs.txt"
     listing.write_text(job + " -results " + shlex.quote(str(blocker / "r.jsonl")) + "\n")
-    assert sweep.main([str(listing), "--log-dir", str(tmp_path / "logs")]) == 2
+    assert local.main([str(listing), "--log-dir", str(tmp_path / "logs")]) == 2
     assert "results file" in capsys.readouterr().err
     listing.write_text(job + "\n")
-    assert sweep.main([str(listing), "--log-dir", str(blocker / "logs")]) == 2
+    assert local.main([str(listing), "--log-dir", str(blocker / "logs")]) == 2
     assert "sweep log folder" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "logs").exists()
 

@@ -21,10 +21,11 @@ import forget_random_main
 import forget_sub_class_main
 import pretrain_model
 from scripts import sweep_grid
-from unlearn import cli, sweep, sweep_runner
+from unlearn import cli
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, hyperparameters
 from unlearn.store import results
+from unlearn.sweep import local, runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "scripts").glob("*_exps_*.sh"))
@@ -374,21 +375,21 @@ def test_two_sweeps_on_one_results_file_lose_nothing(tmp_path):
 
 
 def test_devices_jobs_and_labels():
-    assert sweep.parse_devices("0,1,2,3", 1) == ["0", "1", "2", "3"]
-    assert sweep.parse_devices("cpu", 3) == ["cpu"] * 3
-    assert sweep.parse_devices(None, 1) == ["cpu"]
+    assert local.parse_devices("0,1,2,3", 1) == ["0", "1", "2", "3"]
+    assert local.parse_devices("cpu", 3) == ["cpu"] * 3
+    assert local.parse_devices(None, 1) == ["cpu"]
     for bad in ("gpu0", "0,,1"):
         with pytest.raises(UsageError, match="--gpus takes CUDA device indices"):
-            sweep.parse_devices(bad, 1)
+            local.parse_devices(bad, 1)
     argv = shlex.split("python forget_full_class_main.py -method scrub "
                        "-forget_class 'Ankle boot' -seed 2")
-    assert sweep_runner.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
+    assert runner.job_label(argv) == "forget_full_class_main scrub Ankle boot seed 2"
     random = shlex.split("py forget_random_main.py -forget_count 9 -forget_seed 1 -method scrub "
                          "-seed 2")
-    assert sweep_runner.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
-    assert sweep_runner.with_skip_done(argv)[-1] == "-skip_done"
-    assert sweep_runner.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
-    assert sweep.read_commands(["# c", "", "a 'b c'"]) == [["a", "b c"]]
+    assert runner.job_label(random) == "forget_random_main scrub forget seed 1 seed 2"
+    assert runner.with_skip_done(argv)[-1] == "-skip_done"
+    assert runner.with_skip_done([*argv, "--skip-done"]).count("-skip_done") == 0
+    assert local.read_commands(["# c", "", "a 'b c'"]) == [["a", "b c"]]
 
 
 def test_runner_goes_on_after_failures_and_summarizes_them(tmp_path):
@@ -401,12 +402,12 @@ def test_runner_goes_on_after_failures_and_summarizes_them(tmp_path):
                 [sys.executable, "-c", "import sys; print('already recorded in r.jsonl; "
                                        "skipped', file=sys.stderr)"],
                 [sys.executable, "-c", "print('fine')"]]
-    outcomes, log_dir = sweep.run_sweep(commands, ["cpu"], tmp_path, skip_done=False,
+    outcomes, log_dir = local.run_sweep(commands, ["cpu"], tmp_path, skip_done=False,
                                         out=io.StringIO())
     assert [o.status for o in outcomes] == ["failed", "failed", "skipped", "claimed elsewhere",
                                             "done", "done"]
     assert [o.returncode for o in outcomes] == [2, 1, 3, 4, 0, 0]
-    text = sweep.summary(outcomes, 1.0, log_dir)
+    text = local.summary(outcomes, 1.0, log_dir)
     assert ("6 jobs: 2 done, 1 skipped (already recorded), 2 failed, 1 run by another sweep"
             in text)
     assert "error: bad input" in text and "RuntimeError: boom" in text
@@ -419,7 +420,7 @@ def test_one_job_per_gpu_at_a_time(tmp_path):
     job = ("import json, os, time; start = time.time(); sum(range(300000)); "
            f"open({str(record)!r}, 'a').write(json.dumps([os.environ['CUDA_VISIBLE_DEVICES'], "
            "start, time.time()]) + '\\n')")
-    outcomes, _ = sweep.run_sweep([[sys.executable, "-c", job]] * 6, ["0", "1"], tmp_path,
+    outcomes, _ = local.run_sweep([[sys.executable, "-c", job]] * 6, ["0", "1"], tmp_path,
                                   skip_done=False, out=io.StringIO())
     assert [o.status for o in outcomes] == ["done"] * 6
     spans = [json.loads(line) for line in record.read_text().splitlines()]
@@ -427,7 +428,7 @@ def test_one_job_per_gpu_at_a_time(tmp_path):
     for device in ("0", "1"):
         mine = sorted((s, e) for d, s, e in spans if d == device)
         assert all(end <= start for (_, end), (start, _) in zip(mine, mine[1:]))
-    cpu, _ = sweep.run_sweep([[sys.executable, "-c", "import os; "
+    cpu, _ = local.run_sweep([[sys.executable, "-c", "import os; "
                                "assert os.environ['CUDA_VISIBLE_DEVICES'] == ''"]],
                              ["cpu"], tmp_path, skip_done=False, out=io.StringIO())
     assert cpu[0].status == "done"

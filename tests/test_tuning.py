@@ -16,10 +16,10 @@ from data_files import write_fashion_mnist
 
 import pretrain_model
 from scripts import tune
-from unlearn import sweep
 from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS
+from unlearn.sweep import local
 from unlearn.tuning import pareto, study
 from unlearn.tuning.space import UNTUNED, uncovered_defaults
 from unlearn.tuning.split_gate import ForbiddenSplitRead, blocked_test_split
@@ -242,9 +242,9 @@ def test_a_study_through_the_submitit_executor_is_shared_and_resumable(world, tm
         loaded = optuna.load_study(study_name=name, storage=storage)
         return len(loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
 
-    assert sweep.main(sweep_argv) == 0
+    assert local.main(sweep_argv) == 0
     assert complete() == 3
-    assert sweep.main(sweep_argv) == 0  # resumed: the budget is spent, no trial is added
+    assert local.main(sweep_argv) == 0  # resumed: the budget is spent, no trial is added
     assert complete() == 3
 
 

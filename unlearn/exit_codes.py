@@ -12,7 +12,7 @@
     130  INTERRUPTED  stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it); nothing
                       recorded
 
-A sweep (unlearn/sweep.py) reads them: 0 counts as done, 3 as skipped, 4 as claimed elsewhere,
+A sweep (unlearn/sweep/local.py) reads them: 0 counts as done, 3 as skipped, 4 as claimed elsewhere,
 130 as not run, any other as failed (its summary shows the code). Only the -skip_done paths
 return 3 and 4: without -skip_done an entry point ends with 0, 1, 2 or 130.
 

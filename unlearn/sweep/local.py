@@ -1,4 +1,6 @@
-"""Run a grid of command lines as subprocesses: one job per device, resumable, failure-tolerant.
+"""The sweep command (`python -m unlearn.sweep`, unlearn/sweep/__main__.py) and its local
+process pool: run a grid of command lines as subprocesses, one job per device, resumable,
+failure-tolerant.
 
     python -m unlearn.sweep commands.txt --gpus 0,1,2,3      # one job per GPU at a time
     some_generator | python -m unlearn.sweep --gpus cpu --jobs 2
@@ -17,9 +19,9 @@ folder and every `-results` file of the commands are checked for writing before 
 starts (unlearn/store/preflight.py).
 
 `--executor slurm` (with `--partition`, `--time`, `--gpus-per-job`, ..., `--pack N`) submits the
-same runs as a SLURM job array through submitit instead (unlearn/cluster.py); every run inside a job
-goes through the same `Runner` as here (unlearn/sweep_runner.py), so skipping, claims, failure
-records and logs are the same.
+same runs as a SLURM job array through submitit instead (unlearn/sweep/cluster.py); every run
+inside a job goes through the same `Runner` as here (unlearn/sweep/runner.py), so skipping,
+claims, failure records and logs are the same.
 """
 
 from __future__ import annotations
@@ -37,19 +39,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TextIO
 
-from unlearn import cluster
 from unlearn.errors import UsageError
 from unlearn.exit_codes import INTERRUPTED, guarded
 from unlearn.store import preflight
-from unlearn.sweep_runner import (
-    CPU,
-    Outcome,
-    Pool,
-    Runner,
-    make_jobs,
-    option_value,
-    progress_line,
-)
+from unlearn.sweep import cluster
+from unlearn.sweep.runner import CPU, Outcome, Pool, Runner, make_jobs, option_value, progress_line
 
 
 def read_commands(lines: Iterable[str]) -> list[list[str]]:
@@ -163,6 +157,7 @@ def _raise_interrupt(signum, frame):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="python -m unlearn.sweep",
         description="Run command lines (one per line) as a resumable sweep over devices.")
     parser.add_argument("commands", nargs="?", default="-",
                         help="file of command lines (default: standard input)")
@@ -219,6 +214,3 @@ def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: P
         return INTERRUPTED
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

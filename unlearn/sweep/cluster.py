@@ -6,7 +6,7 @@
 The grid becomes one SLURM job array; each array task runs `--pack N` consecutive command lines
 one after the other (a JiT run takes seconds, a SLURM job takes longer than that to schedule).
 Inside a job every command goes through the same per-run code as a local sweep
-(`sweep_runner.Runner`): `-skip_done` is appended, the output goes to its own log under the sweep's
+(`runner.Runner`): `-skip_done` is appended, the output goes to its own log under the sweep's
 log folder, a failure is recorded by the entry point and the pack goes on. The submitting
 process waits, prints one progress line per run and the local sweep's summary. Ctrl-C there
 cancels the jobs still queued or running; the same command again resumes (recorded runs are
@@ -33,10 +33,10 @@ from typing import TextIO
 
 from unlearn import REPO_ROOT
 from unlearn.errors import UsageError
-from unlearn.sweep_runner import INHERIT, Outcome, Pool, Runner, progress_line
+from unlearn.sweep.runner import INHERIT, Outcome, Pool, Runner, progress_line
 
 ROOT = REPO_ROOT
-LOCAL = "local"  # unlearn/sweep.py's own process pool (no submitit)
+LOCAL = "local"  # unlearn/sweep/local.py's own process pool (no submitit)
 SLURM = "slurm"
 EXECUTORS = (LOCAL, SLURM, "submitit-local", "submitit-debug")
 SUBMITIT_CLUSTERS = {SLURM: "slurm", "submitit-local": "local", "submitit-debug": "debug"}
@@ -77,7 +77,8 @@ class SubmitOptions:
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """The executor flags (unlearn/sweep.py and any script that submits through `submit_calls`)."""
+    """The executor flags (the sweep command, unlearn/sweep/local.py, and any script that submits
+    through `submit_calls`)."""
     group = parser.add_argument_group("executor (SLURM through submitit)")
     group.add_argument("--executor", choices=EXECUTORS, default=LOCAL,
                        help="local: this machine's process pool (default); slurm: a SLURM job "
@@ -257,7 +258,7 @@ def pack_jobs(jobs: Sequence, per_job: int) -> list[list]:
 
 def run_pack(jobs: list, log_dir: Path) -> list:
     """Inside one job: run the pack's command lines in turn, each exactly as a local sweep
-    runs it (sweep_runner.Runner: same log, same skip and failure handling). Runs on the
+    runs it (runner.Runner: same log, same skip and failure handling). Runs on the
     devices the job was given (SLURM's CUDA_VISIBLE_DEVICES is kept)."""
     runner = Runner(Pool([INHERIT]), Path(log_dir), threading.Event())
     outcomes = []

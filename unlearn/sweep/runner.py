@@ -1,8 +1,8 @@
 """One command line of a sweep, run as a child process: its device slot, its log, its outcome.
 
-Shared by the local sweep (unlearn/sweep.py runs `Runner` on a pool of device slots) and the
-SLURM one (unlearn/cluster.py runs the same `Runner` inside each job), so skipping, claims,
-failure records and logs are the same on both. A run's outcome comes from its exit code
+Shared by the local sweep (unlearn/sweep/local.py runs `Runner` on a pool of device slots) and
+the SLURM one (unlearn/sweep/cluster.py runs the same `Runner` inside each job), so skipping,
+claims, failure records and logs are the same on both. A run's outcome comes from its exit code
 (unlearn/exit_codes.py): 0 done, 3 skipped, 4 claimed elsewhere, 130 or SIGINT not run (it
 was interrupted), any other failed.
 """
