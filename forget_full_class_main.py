@@ -6,7 +6,7 @@
 
 import sys
 
-from unlearn.cli import forget_main, guarded
+from unlearn.run.cli import forget_main, guarded
 
 # JiT settings per network, as users edit them here. σ: noise std in normalised input units;
 # η: SGD learning rate; N: noisy copies per forget sample. -sigma/-eta/-n_samples override.

@@ -10,7 +10,7 @@ Df is the accuracy on the forgotten training samples, and retain-test is the who
 
 import sys
 
-from unlearn.cli import forget_main, guarded
+from unlearn.run.cli import forget_main, guarded
 
 # JiT settings per network (σ noise std, η SGD learning rate, N noisy copies); edit here.
 JIT = {

@@ -9,7 +9,7 @@ The task label stays the coarse one: on CIFAR-20, forgetting `rocket` keeps `veh
 
 import sys
 
-from unlearn.cli import forget_main, guarded
+from unlearn.run.cli import forget_main, guarded
 
 # JiT settings per network (σ noise std, η SGD learning rate, N noisy copies); edit here.
 JIT = {

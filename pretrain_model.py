@@ -14,8 +14,8 @@ import sys
 
 from models import MODELS
 from unlearn import exit_codes
-from unlearn.cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from unlearn.data import datasets
+from unlearn.run.cli import PRETRAIN_RESUME_HINT, Parser, flag, guarded, setup_logging
 from unlearn.train import distributed
 from unlearn.train.pretraining import PretrainConfig, pretrain
 

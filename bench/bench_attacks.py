@@ -45,9 +45,9 @@ from bench.common import (
     spread,
     write_json,
 )
-from unlearn import experiment
 from unlearn.data import datasets
 from unlearn.eval import metrics
+from unlearn.run import experiment
 
 
 def make_split(task: str, dataset: str, train_set, test_set, forget_class: int, count: int):

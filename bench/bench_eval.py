@@ -46,9 +46,9 @@ from bench.common import (
     subset,
     write_json,
 )
-from unlearn import experiment
 from unlearn.data import datasets
 from unlearn.eval import metrics
+from unlearn.run import experiment
 
 
 def load_data(args) -> tuple[str | None, str]:

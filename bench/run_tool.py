@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cli", nargs=argparse.REMAINDER, help="-- then the main's arguments")
     args = parser.parse_args(argv)
     if args.config_json is not None:
-        from unlearn.experiment import RunConfig, run
+        from unlearn.run.experiment import RunConfig, run
 
         run(RunConfig(**json.loads(args.config_json)))
         code = 0

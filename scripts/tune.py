@@ -26,11 +26,11 @@ import logging
 import sys
 
 from models.checkpoint import load_checkpoint
-from unlearn.cli import Parser
 from unlearn.data import datasets
 from unlearn.data.tasks import TASKS
 from unlearn.errors import UsageError
 from unlearn.exit_codes import guarded
+from unlearn.run.cli import Parser
 from unlearn.train.pretraining import original_recipe, stored_retrains
 from unlearn.tuning import table
 from unlearn.tuning.context import TuningSetup

@@ -15,10 +15,10 @@ from data_files import write_fashion_mnist
 
 from bench import bench_attacks, bench_bf16, bench_eval, bench_jit, gpu_check, literal
 from models import build_model
-from unlearn import experiment
 from unlearn.data import datasets
 from unlearn.eval import metrics
 from unlearn.methods.lipschitz import JitOptions, lipschitz_forgetting, lipschitz_penalty, perturb
+from unlearn.run import experiment
 
 SPEC = datasets.DATASETS["FashionMNIST"]
 

@@ -16,7 +16,6 @@ from cli_fixtures import invoke, make_world, rows
 
 import forget_full_class_main
 import forget_sub_class_main
-from unlearn import cli
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, registry
 from unlearn.methods.__main__ import markdown_table
@@ -33,6 +32,7 @@ from unlearn.methods.registration import (
     unregister,
 )
 from unlearn.report import tables
+from unlearn.run import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,9 +20,10 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import exit_codes, experiment
+from unlearn import exit_codes
 from unlearn.data import datasets
 from unlearn.errors import UsageError
+from unlearn.run import experiment
 from unlearn.store import model_store
 from unlearn.store.model_store import ModelStore, TrainingRecipe, retrain_seed
 from unlearn.train import pretraining

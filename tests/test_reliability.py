@@ -32,9 +32,10 @@ import forget_random_main
 import pretrain_model
 from models import build_model
 from models.checkpoint import load_checkpoint, save_checkpoint
-from unlearn import exit_codes, experiment
+from unlearn import exit_codes
 from unlearn.data import datasets
 from unlearn.report import tables
+from unlearn.run import experiment
 from unlearn.store import claims, preflight, results
 from unlearn.sweep import local
 from unlearn.train import original_model, pretraining

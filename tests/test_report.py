@@ -15,7 +15,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def row(method, seed, dr, df, mia, seconds, *, task="full_class", forget="class Sneaker",
         config=None, status="ok", key=None):
-    """A result row as unlearn/experiment.py writes it (only the fields the report reads)."""
+    """A result row as unlearn/run/experiment.py writes it (only the fields the report reads)."""
     forget_key = "acc_forget_train" if task == "random" else "acc_forget_test"
     return {"status": status, "task": task, "method": method, "net": "CNN",
             "dataset": "FashionMNIST", "forget": forget, "seed": seed,

@@ -6,7 +6,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from unlearn.experiment import RunConfig, config_key, evaluation_batch
+from unlearn.run.experiment import RunConfig, config_key, evaluation_batch
 from unlearn.store import stable_keys
 
 
@@ -40,7 +40,7 @@ KEY_RECORDED_BEFORE_FORGET_SEED = "1eab6866141a25be"
 def random_run_key(*flags: str) -> str:
     """The run key of `forget_random_main.py ... -seed 3 FLAGS`, as the entry point resolves it."""
     import forget_random_main
-    from unlearn.cli import build_parser, config_from_args
+    from unlearn.run.cli import build_parser, config_from_args
 
     args = build_parser("random", 128, 0).parse_args(
         ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-method", "baseline",

@@ -22,7 +22,6 @@ from data_files import write_fashion_mnist
 from models import build_model
 from models.checkpoint import file_sha256, save_checkpoint
 from scripts import study_attacks as command
-from unlearn import experiment
 from unlearn.data import datasets
 from unlearn.errors import UsageError
 from unlearn.eval import metrics
@@ -39,6 +38,7 @@ from unlearn.report.per_example_attacks import (
     run_quality,
     summarise,
 )
+from unlearn.run import experiment
 from unlearn.store import run_outputs
 from unlearn.store.model_store import ModelStore, TrainingRecipe
 from unlearn.train import pretraining

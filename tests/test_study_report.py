@@ -24,8 +24,8 @@ RETRAIN_OFFSETS = [-1.0, 0.0, 1.0]  # mean |pairwise difference| = (1 + 2 + 1) /
 
 def row(method, original, forget, seed, *, dr, df, mia, per_class=None, extra=None,
         study_extra=None, task="full_class", dataset="FashionMNIST", hyper=None):
-    """A result row as unlearn/experiment.py writes it (the fields the report reads). The accuracies
-    ToW uses: test = retain-train = Dr, forget-train = Df."""
+    """A result row as unlearn/run/experiment.py writes it (the fields the report reads). The
+    accuracies ToW uses: test = retain-train = Dr, forget-train = Df."""
     scores = {"acc_retain_test": dr, "acc_forget_test": df, "acc_test": dr,
               "acc_retain_train": dr, "acc_forget_train": df, "mia": mia}
     if per_class is not None:

@@ -8,8 +8,8 @@ from cli_fixtures import invoke, make_world, pretrain_args, rows
 
 import pretrain_model
 from models.checkpoint import file_sha256
-from unlearn import experiment
 from unlearn.errors import UsageError
+from unlearn.run import experiment
 
 
 @pytest.fixture(scope="module")

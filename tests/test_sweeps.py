@@ -21,9 +21,9 @@ import forget_random_main
 import forget_sub_class_main
 import pretrain_model
 from scripts import sweep_grid
-from unlearn import cli
 from unlearn.errors import UsageError
 from unlearn.methods import METHODS, hyperparameters
+from unlearn.run import cli
 from unlearn.store import results
 from unlearn.sweep import local, runner
 

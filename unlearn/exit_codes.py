@@ -17,7 +17,7 @@ A sweep (unlearn/sweep/local.py) reads them: 0 counts as done, 3 as skipped, 4 a
 return 3 and 4: without -skip_done an entry point ends with 0, 1, 2 or 130.
 
 `guarded` turns the errors of unlearn/errors.py into 1, 2 and 130 for every command (the entry
-points through unlearn/cli.py, the scripts and `python -m` commands directly). This module
+points through unlearn/run/cli.py, the scripts and `python -m` commands directly). This module
 loads no torch, so light commands use it too.
 """
 

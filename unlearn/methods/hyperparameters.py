@@ -1,6 +1,6 @@
 """The one hyperparameter resolver: a method's hyperparameters for one run, from every source.
 
-Runs (unlearn/cli.py), sweeps (scripts/sweep_grid.py checks the tables when it builds a grid)
+Runs (unlearn/run/cli.py), sweeps (scripts/sweep_grid.py checks the tables when it builds a grid)
 and tuning (unlearn/tuning/: the values a trial does not vary, the defaults a space must
 cover) all call `resolve`. Lowest to highest precedence:
 1. the method function's own keyword defaults (values that hold for every task and network);

@@ -291,7 +291,7 @@ def _train(config: PretrainConfig, epochs: int, out: Path, recipe: TrainingRecip
     task = left_out_task(config)
     if task is not None:  # a retrained one: the task split's retain set
         # Random: drawn on the training set after the -train_subset restriction, as the
-        # forgetting run draws it (unlearn/experiment.py), so both leave out the same samples.
+        # forgetting run draws it (unlearn/run/experiment.py), so both leave out the same samples.
         task_split = tasks.split_for(task, config.dataset, train_set, test_set,
                                      forget_class=config.forget_class or config.forget_subclass,
                                      forget_count=config.forget_count,

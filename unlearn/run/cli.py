@@ -19,9 +19,9 @@ from unlearn import exit_codes
 from unlearn.data import datasets
 from unlearn.data.tasks import RANDOM, SUB_CLASS, title
 from unlearn.errors import UsageError
-from unlearn.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.methods import METHODS, hyperparameters, registry
 from unlearn.methods.lipschitz import JitOptions
+from unlearn.run.experiment import CLAIMED, SKIPPED, RunConfig, run_with_status
 from unlearn.store.model_store import store_root
 from unlearn.train.pretraining import default_checkpoint
 from unlearn.tuning import table as tuned_table
