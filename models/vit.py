@@ -9,10 +9,12 @@ directory in Hugging Face format or a hub name), the environment variable
 unset; with it set, only the local Hugging Face cache is read.
 
 `transformers` is imported inside the functions: it takes seconds to import, and only ViT
-needs it. Its `ViTModel` path does not import the `datasets` package, so the repo's own
-top-level `datasets.py` (which shadows Hugging Face's) is never touched by it (checked by
-tests/test_models.py). transformers' `is_datasets_available()` does report True, because it
-only looks for a module of that name, but only its Trainer and RAG code act on that.
+needs it. No module of this project is installed as `datasets` (the data sets are
+`unlearn.data.datasets`), but a process started in the checkout (the entry points, the tests)
+still finds the repository root's `datasets.py` face first, where it shadows Hugging Face's
+package. transformers' `ViTModel` path does not import `datasets`, so it never touches that
+face (checked by tests/test_models.py); its `is_datasets_available()` may report True there,
+because it only looks for a module of that name, but only its Trainer and RAG code act on that.
 """
 
 from __future__ import annotations

@@ -108,8 +108,8 @@ def test_vit_without_weights_offline_says_where_it_looked(monkeypatch):
 
 
 def test_vit_does_not_import_the_datasets_package(tmp_path):
-    # The repo's top-level datasets.py shadows Hugging Face's `datasets`; a stand-in that
-    # fails on import proves transformers never imports it on the ViT path.
+    # In the checkout, the root's datasets.py face shadows Hugging Face's `datasets`; a
+    # stand-in that fails on import proves transformers never imports it on the ViT path.
     (tmp_path / "datasets.py").write_text("raise ImportError('datasets.py imported')\n")
     code = (
         f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {str(ROOT)!r}]\n"

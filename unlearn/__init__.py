@@ -1,5 +1,11 @@
-"""The pipeline behind the entry points: the run, its configuration and command lines,
-the methods, training, the model store, results, sweeps, tuning, attacks and the report."""
+"""The pipeline behind the entry points, one subpackage per job: `run` (a forgetting run: its
+command line and pipeline), `data` (data sets, loaders, the tasks' splits), `methods` (the
+unlearning methods, JiT's algorithm among them), `train` (the training loop, original and
+retrained models), `eval` (metrics and membership attacks on one model), `store` (the model
+store, results and what else outlives a process), `report` (tables and the noise-floor study
+from recorded rows), `sweep` (many runs as child processes, locally or on SLURM) and `tuning`
+(hyperparameter search). The modules at this level are shared by all of them: `errors`,
+`exit_codes` and `devices`. docs/architecture.md maps every file."""
 
 from pathlib import Path
 
