@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -432,3 +433,38 @@ def test_one_job_per_gpu_at_a_time(tmp_path):
                                "assert os.environ['CUDA_VISIBLE_DEVICES'] == ''"]],
                              ["cpu"], tmp_path, skip_done=False, out=io.StringIO())
     assert cpu[0].status == "done"
+
+
+CHILD = """
+import pathlib, sys, time
+pathlib.Path(sys.argv[1], "started").touch()
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    pathlib.Path(sys.argv[1], "interrupted").touch()
+    sys.exit(130)
+"""
+
+
+def test_a_sweep_started_with_sigint_ignored_still_interrupts_its_jobs(tmp_path):
+    """Started in the background (SIGINT ignored, as `cmd &` in a script leaves it), a sweep
+    stopped by SIGTERM still reaches its job with SIGINT: the job stops by itself, not by
+    the kill after the grace time."""
+    (tmp_path / "child.py").write_text(CHILD)
+    command = shlex.join([sys.executable, str(tmp_path / "child.py"), str(tmp_path)])
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "unlearn.sweep", "--gpus", "cpu", "--jobs", "1",
+         "--no-skip-done", "--log-dir", str(tmp_path / "logs")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    sweep.stdin.write(command + "\n")
+    sweep.stdin.close()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert sweep.poll() is None and time.monotonic() < deadline, sweep.stdout.read()
+        time.sleep(0.1)
+    sweep.send_signal(signal.SIGTERM)
+    sweep.wait(timeout=60)
+    output = sweep.stdout.read()
+    assert sweep.returncode == 130, output
+    assert (tmp_path / "interrupted").exists(), output

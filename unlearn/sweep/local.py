@@ -203,6 +203,10 @@ def run_and_summarize(commands: list[list[str]], devices: list[str], log_root: P
     if options is not None and options.executor == cluster.SLURM and not assume_shared:
         cluster.check_shared_paths(commands, str(log_root))
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A sweep started in the background of a script (`cmd &`, nohup) inherits SIGINT ignored,
+    # and so would its jobs: the SIGINT that stops them would do nothing and each would be
+    # killed only after the grace time. A handler here is reset to the default in every job.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
     if options is None or options.executor == cluster.LOCAL:
         outcomes, log_dir = run_sweep(commands, devices, log_root, skip_done=skip_done)
