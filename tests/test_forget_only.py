@@ -27,7 +27,7 @@ RULED = {
     "jit_anchored": dict(sigma=0.5, n_samples=2, eta_start=1e-4, eta_max=1e-1, eta_growth=2.0,
                          max_passes=20),
     "distill_others": dict(lr=1e-3, lr_growth=2.0, max_passes=20),
-    "gradient_ascent": dict(lr=1e-2, lr_max=100.0, lr_growth=2.0, max_passes=30),
+    "gradient_ascent": dict(lr=0.1, lr_max=50.0, lr_growth=2.0, max_passes=60),
     "boundary_shrink": dict(lr=1e-3, lr_growth=2.0, max_passes=20),
     "boundary_expanding": dict(lr=1e-3, lr_growth=2.0, max_passes=20),
 }
@@ -251,3 +251,15 @@ def test_a_forget_set_too_small_to_hold_a_slice_out_is_refused():
     model, data = tiny_method_data("distill_others", forget=torch.tensor([0]))
     with pytest.raises(UsageError, match="distill_others: the forget set has 1 sample"):
         METHODS["distill_others"].fn(model, data, CPU)
+
+
+def test_the_rate_grows_per_check_but_at_most_once_per_ramp_every_steps():
+    """A forget set checked at every step ramps at the per-step pace of one checked every
+    four steps: the same rates, step for step."""
+    rule = SelectionRule(lr=1.0, lr_max=100.0, lr_growth=2.0)
+    assert rule.ramp_every == 4
+    every_step = [rule.lr_at(step, steps_per_check=1) for step in range(9)]
+    every_fourth = [rule.lr_at(step, steps_per_check=4) for step in range(9)]
+    assert every_step == every_fourth == [1.0] * 4 + [2.0] * 4 + [4.0]
+    assert [rule.lr_at(step, steps_per_check=8) for step in (7, 8)] == [1.0, 2.0]
+    assert rule.lr_at(10**6, steps_per_check=1) == 100.0  # capped at lr_max, no overflow
