@@ -263,3 +263,18 @@ def test_the_rate_grows_per_check_but_at_most_once_per_ramp_every_steps():
     assert every_step == every_fourth == [1.0] * 4 + [2.0] * 4 + [4.0]
     assert [rule.lr_at(step, steps_per_check=8) for step in (7, 8)] == [1.0, 2.0]
     assert rule.lr_at(10**6, steps_per_check=1) == 100.0  # capped at lr_max, no overflow
+
+
+def test_a_label_kept_target_the_original_already_meets_is_flagged():
+    """Random task: when noisy copies score as high as the forget samples themselves, the
+    original meets the target before any step; the rule takes no step and says the target
+    could not tell (on memorising models the study saw exactly this)."""
+    model, data = trained_tiny_method_data("gradient_ascent", task="random")
+    rule = SelectionRule(lr=1e-8, lr_max=1.0, lr_growth=3.0, max_passes=40)
+    returned = select_and_unlearn(model, data, CPU, lambda m: CountingLearner(m, []), rule,
+                                  noise_sigma=1e-6)  # copies equal to the samples
+    chosen = data.extras["chosen"]
+    assert chosen["outcome"] == "target met by the original" and chosen["steps"] == 0
+    assert chosen["flag"] == "target cannot tell"
+    assert all(torch.equal(a, b) for a, b in zip(returned.state_dict().values(),
+                                                 model.state_dict().values()))

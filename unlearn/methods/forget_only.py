@@ -26,9 +26,11 @@ method supplies one optimisation step; the rule decides how many steps, at what 
    not measured, so the rule replays exactly the same number of steps at exactly the same
    learning rates from the original weights on the whole forget set, and checks the replay
    with the same guard on the whole forget set; if it trips, the measured model is returned.
-4. A guard trip, a divergence or a missed target is never silent: `chosen` says what happened
-   and which model came back, and the report flags it. The returned model is always the last
-   one that passed every check (the original when none did).
+4. A guard trip, a divergence, a missed target or a label-kept target the original already
+   meets (the noisy copies cannot tell its samples from unseen ones) is never silent:
+   `chosen` says what happened and which model came back, and the report flags it. The
+   returned model is always the last one that passed every check (the original when none
+   did).
 
 The collapse guard reads three forget-only signals on the held-out slice at every check:
 - other-class agreement: the fraction of samples whose most likely class *among the classes
@@ -273,10 +275,12 @@ FULL_CLASS_MARGIN = 0.5
 def target_for(task: str, num_classes: int, held_accuracy_noisy: Callable[[], float]) -> Target:
     """Full class: held-out forget accuracy at or below half of chance (FULL_CLASS_MARGIN ×
     100 / classes %); a model that never learnt the class has no reason to put its samples
-    into their label as often as chance. Random and sub-class: the label stays a class the model keeps, so below chance would
-    destroy the model; the forgotten samples should look like inputs the model never trained
-    on. Stood in for by noisy copies of the held-out slice: their accuracy under the original
-    is the target, measured on the fit part (the samples the method stepped on)."""
+    into their label as often as chance. Random and sub-class: the label stays a class the
+    model keeps, so below chance would destroy the model; the forgotten samples should look
+    like inputs the model never trained on. Stood in for by noisy copies of the held-out
+    slice: their accuracy under the original is the target, measured on the fit part (the
+    samples the method stepped on). On a memorising model the copies score 100 % like the
+    samples, and the target cannot tell (the rule flags it)."""
     if task in LABEL_KEPT:
         return Target(held_accuracy_noisy(), FIT_PART)
     return Target(FULL_CLASS_MARGIN * 100.0 / num_classes, HELD_OUT)
@@ -434,6 +438,11 @@ def select_and_unlearn(model: nn.Module, data: MethodData, device: torch.device,
         chosen["flag"] = "guard" if outcome == "guard tripped" else "diverged"
     elif not chosen["reached"]:
         chosen.setdefault("flag", "target not reached")
+    elif outcome == "target met by the original" and target.measure == FIT_PART:
+        # Noisy copies of the forget samples score as high as the samples themselves (a
+        # memorising model keeps 100 % on both): the signal cannot tell them from unseen
+        # samples, so the original "meets" a target that says nothing. Never silent.
+        chosen["flag"] = "target cannot tell"
     data.extras["chosen"] = chosen
     log.info("%s: %s after %d steps (%s); returned the %s", data.method, outcome, steps,
              f"lr {chosen['lr_last']:.3g}" if steps else "no step", chosen["returned"])
