@@ -19,9 +19,8 @@ import json
 import tempfile
 from pathlib import Path
 
-import forget_full_class_main
 from bench.common import TRAINED_CNN, apply_threads, emit
-from unlearn.store import results
+from bench.full_class_run import full_class_row
 
 JIT = "lipschitz_forgetting"
 ANCHORED = "jit_anchored"
@@ -29,19 +28,13 @@ COMPETITORS = ["distill_others", "gradient_ascent", "boundary_shrink", "boundary
 
 
 def run_method(method: str, args, out: Path) -> dict:
-    argv = ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-method", method,
-            "-forget_class", args.forget_class, "-weight_path", args.weights,
-            "-results", str(out), "-seed", "0"]
-    if args.data_dir:
-        argv += ["-data_dir", args.data_dir]
+    extra = []
     if args.quick and method in (JIT, ANCHORED):
-        argv += ["-n_samples", "2"]
+        extra += ["-n_samples", "2"]
     if args.quick and method != JIT:
-        argv += ["-hp", "max_passes=0.1"]
-    code = forget_full_class_main.main(argv)
-    if code != 0:
-        raise SystemExit(f"error: {method} exited with {code}")
-    return results.read_rows(out)[-1]
+        extra += ["-hp", "max_passes=0.1"]
+    return full_class_row(method, args.weights, args.forget_class, out,
+                          data_dir=args.data_dir, extra=extra)
 
 
 def main(argv: list[str] | None = None) -> int:

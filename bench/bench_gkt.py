@@ -18,24 +18,16 @@ import json
 import tempfile
 from pathlib import Path
 
-import forget_full_class_main
 from bench.common import TRAINED_CNN, apply_threads, emit
-from unlearn.store import results
+from bench.full_class_run import full_class_row
 
 PUBLISHED = ["-hp", "recompute=on", "-hp", "channels_last=off"]
 
 
 def run(args, out: Path, seed: int, extra: list[str]) -> dict:
-    argv = ["-net", "CNN", "-dataset", "FashionMNIST", "-classes", "10", "-method", "gkt",
-            "-forget_class", args.forget_class, "-weight_path", args.weights,
-            "-results", str(out), "-seed", str(seed),
-            "-hp", f"n_pseudo_batches={args.pseudo_batches}", *extra]
-    if args.data_dir:
-        argv += ["-data_dir", args.data_dir]
-    code = forget_full_class_main.main(argv)
-    if code != 0:
-        raise SystemExit(f"error: gkt exited with {code}")
-    return results.read_rows(out)[-1]
+    return full_class_row("gkt", args.weights, args.forget_class, out, seed=seed,
+                          data_dir=args.data_dir,
+                          extra=["-hp", f"n_pseudo_batches={args.pseudo_batches}", *extra])
 
 
 def main(argv: list[str] | None = None) -> int:

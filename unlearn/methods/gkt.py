@@ -51,12 +51,12 @@ class PseudoImageGenerator(nn.Module):
 
 
 class PseudoBatches:
-    """Published `LearnableLoader`: each call returns generator(z) for a fixed z
+    """Published `LearnableLoader`: each call gives generator(z) for a fixed z
     [batch_size, z_dim] that is redrawn every `n_repeat` calls (rejected calls included).
 
-    `advance` counts a call (redrawing z on schedule) and `images` runs the generator, so a
-    caller that knows the images cannot have changed can count the call without paying for
-    the generator; `draws` counts the z drawn so far."""
+    A call is split in two: `advance` counts it (redrawing z on schedule) and `images` runs
+    the generator, so a caller that knows the images cannot have changed counts the call
+    without paying for the generator; `draws` counts the z drawn so far."""
 
     def __init__(self, generator: PseudoImageGenerator, batch_size: int, z_dim: int,
                  n_repeat: int, device: torch.device, seed: int) -> None:
@@ -74,10 +74,6 @@ class PseudoBatches:
 
     def images(self) -> torch.Tensor:
         return self.generator(self.z)
-
-    def next(self) -> torch.Tensor:
-        self.advance()
-        return self.images()
 
 
 def attention(activation: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,9 @@ def attacked(runs: list[dict]) -> list[dict]:
 def mean_of(runs: list[dict], key: str) -> float | None:
     """The mean of `key` over the runs that measured the attacks, or None unless each of
     them recorded it (a mean over fewer runs than the table's n would misstate it)."""
-    values = [run["metrics"][key] for run in attacked(runs) if key in run["metrics"]]
-    return statistics.fmean(values) if values and len(values) == len(attacked(runs)) else None
+    measured = attacked(runs)
+    values = [run["metrics"][key] for run in measured if key in run["metrics"]]
+    return statistics.fmean(values) if values and len(values) == len(measured) else None
 
 
 def has_attacks(rows) -> bool:
